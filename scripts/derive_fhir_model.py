@@ -251,7 +251,7 @@ def derive_valuesets(source: Path, bound: set[str]) -> dict[str, Any]:
                 if system:
                     part = {s: c & sub_codes.get(s, set()) for s, c in part.items()}
                 else:
-                    part = sub_codes if not part else part
+                    part = part or sub_codes
             for s, c in part.items():
                 result.setdefault(s, set()).update(c)
         for exc in compose.get("exclude", []):

@@ -1,0 +1,1 @@
+"""SQL-on-FHIR views, indicators, reports and exports."""

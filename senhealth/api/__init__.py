@@ -1,0 +1,1 @@
+"""HTTP JSON adapters: FastAPI routers for FHIR, auth, admin and domain endpoints."""

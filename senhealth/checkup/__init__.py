@@ -1,0 +1,1 @@
+"""Population check-up campaigns, questionnaires, risk scores, chronic-disease registries, CDS Hooks."""

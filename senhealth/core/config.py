@@ -1,0 +1,43 @@
+"""Platform configuration from the environment (``SENHEALTH_*`` variables) and an optional ``.env`` file.
+
+Uses pydantic-settings: https://docs.pydantic.dev/latest/concepts/pydantic_settings/
+One cached :func:`get_settings` per process; tests call ``get_settings.cache_clear()`` after changing
+the environment.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "get_settings"]
+
+
+def _default_data_dir() -> Path:
+    return Path.home() / ".local" / "share" / "senhealth"
+
+
+class Settings(BaseSettings):
+    """Every setting of the platform, with its environment variable ``SENHEALTH_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="SENHEALTH_", env_file=".env", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None, description="PostgreSQL URL; when unset the CLI runs an embedded PostgreSQL."
+    )
+    data_dir: Path = Field(
+        default_factory=_default_data_dir, description="Where the platform keeps its files."
+    )
+    timezone: str = Field(
+        default="Asia/Ho_Chi_Minh", description="Zone for dates and times given without one."
+    )
+    language: str = Field(default="vi", description="Default UI language: vi (Vietnamese) or en.")
+
+
+@cache
+def get_settings() -> Settings:
+    """The settings of this process, read once."""
+    return Settings()

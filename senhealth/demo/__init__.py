@@ -1,0 +1,1 @@
+"""The synthetic province generator (synthetic data only)."""

@@ -1,0 +1,1 @@
+"""Clinical documents, digital signatures, printing, retention and Vietnamese exchange formats."""

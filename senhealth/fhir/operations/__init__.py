@@ -1,0 +1,1 @@
+"""FHIR operations (`$validate`, `$meta`, `$everything`, ...) and the registry domains add theirs to."""

@@ -1,0 +1,1 @@
+"""FHIR resource storage: repository protocol, PostgreSQL implementation, history, compartments, reindex."""

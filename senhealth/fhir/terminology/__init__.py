@@ -1,0 +1,1 @@
+"""Terminology: CodeSystem and ValueSet, `$lookup`, `$validate-code`, `$expand`, loaded code systems."""

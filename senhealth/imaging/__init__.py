@@ -1,0 +1,1 @@
+"""DICOMweb, the DICOM listener, the AI model registry, inference and radiologist review."""

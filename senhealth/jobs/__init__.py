@@ -1,0 +1,1 @@
+"""The background worker, its job registry and schedules."""

@@ -1,0 +1,1 @@
+"""Notifiable-disease case reports, time series, outbreak detectors, alerts and maps."""

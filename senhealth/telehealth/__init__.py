@@ -1,0 +1,1 @@
+"""Teleconsultation between facilities, remote visits, referrals, scheduling and video sessions."""

@@ -5,7 +5,7 @@ Commands:
 - ``senhealth fhirpath EXPRESSION FILE``: evaluate a FHIRPath expression on a resource, print JSON;
 - ``senhealth validate FILE...``: validate resources, Bundles or NDJSON files; exit 1 when any is invalid;
 - ``senhealth index FILE``: print the search-index values the platform would store for each resource;
-- ``senhealth demo``: a short tour on a bundled synthetic example.
+- ``senhealth demo``: a short tour on a bundled synthetic example (``senhealth demo --help`` for more).
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from senhealth.demo.cli import demo_app
+
 app = typer.Typer(
     name="senhealth",
     help="Sen Health: the FHIR R4 platform of a provincial smart health network.",
@@ -28,7 +30,6 @@ app = typer.Typer(
     add_completion=False,
 )
 err = Console(stderr=True)
-EXAMPLES = Path(__file__).resolve().parent / "demo" / "examples"
 
 
 def _json_default(value: Any) -> Any:
@@ -187,32 +188,7 @@ def index(
     typer.echo(dumps(extract_to_json(_read_json(file)), pretty=not compact))
 
 
-@app.command()
-def demo() -> None:
-    """A short tour on a synthetic example patient: FHIRPath, validation and search indexing."""
-    from senhealth.fhir.fhirpath import evaluate
-    from senhealth.fhir.search.extract import extract_to_json
-    from senhealth.fhir.validation import validate as run_validation
-
-    out = Console()
-    patient = _read_json(EXAMPLES / "patient-vn.json")
-    broken = _read_json(EXAMPLES / "patient-vn-broken.json")
-    out.rule("Sen Health · FHIRPath")
-    for expr in (
-        "Patient.name.where(use = 'official').text",
-        "Patient.identifier.where(system = 'https://senhealth.vn/fhir/sid/cccd').value",
-        "Patient.birthDate <= today() - 18 years",
-        "Patient.address.first().district",
-    ):
-        out.print(f"[bold]{expr}[/] → {dumps(evaluate(patient, expr), pretty=False)}")
-    out.rule("Kiểm tra dữ liệu / validation")
-    ok = run_validation(patient)
-    out.print("patient-vn.json:", dumps(ok, pretty=False))
-    out.print("patient-vn-broken.json:")
-    out.print(dumps(run_validation(broken)))
-    out.rule("Chỉ mục tìm kiếm / search index")
-    idx = extract_to_json(patient)
-    out.print(dumps({k: idx[k] for k in list(idx)[:6]}))
+app.add_typer(demo_app, name="demo")
 
 
 def main() -> None:  # pragma: no cover - console entry

@@ -10,9 +10,7 @@ Commands:
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,6 +19,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from senhealth.core.json import dumps
 from senhealth.demo.cli import demo_app
 
 app = typer.Typer(
@@ -30,17 +29,6 @@ app = typer.Typer(
     add_completion=False,
 )
 err = Console(stderr=True)
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return orjson.Fragment(str(value))
-    return str(value)
-
-
-def dumps(value: Any, pretty: bool = True) -> str:
-    option = orjson.OPT_INDENT_2 if pretty else 0
-    return orjson.dumps(value, default=_json_default, option=option).decode()
 
 
 def _read_json(path: Path) -> Any:
@@ -196,4 +184,4 @@ def main() -> None:  # pragma: no cover - console entry
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

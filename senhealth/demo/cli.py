@@ -1,16 +1,24 @@
 """``senhealth demo``: the synthetic showcase of the platform.
 
+- ``senhealth demo``: a short tour of the FHIR core on a bundled synthetic patient;
+- ``senhealth demo generate --citizens N --seed S --out DIR``: a synthetic province as FHIR transaction
+  bundles or NDJSON (see ``docs/demo.md`` and :mod:`senhealth.demo.generator`).
+
 Synthetic data only: every person, facility and record these commands produce or show is invented.
 """
 
 from __future__ import annotations
 
+import time
+from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
 import typer
 from rich.console import Console
+
+from senhealth.core.json import dumps
 
 EXAMPLES = Path(__file__).resolve().parent / "examples"
 
@@ -26,8 +34,6 @@ def _example(name: str) -> Any:
 
 
 def _dumps(value: Any) -> str:
-    from senhealth.cli import dumps
-
     return dumps(value, pretty=False)
 
 
@@ -58,3 +64,67 @@ def tour(ctx: typer.Context) -> None:
     out.rule("Chỉ mục tìm kiếm / search index")
     idx = extract_to_json(patient)
     out.print(_dumps({k: idx[k] for k in list(idx)[:6]}))
+
+
+def _as_of(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"not a date (YYYY-MM-DD): {value}") from None
+
+
+@demo_app.command()
+def generate(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory to write into (created if missing).")],
+    citizens: Annotated[int, typer.Option("--citizens", "-n", min=0, help="How many citizens.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same bytes.")] = 1,
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="bundle: one transaction Bundle per citizen; ndjson: Bulk Data.")
+    ] = "bundle",
+    province: Annotated[
+        str, typer.Option(help="2025 province code (2 digits), e.g. 24 Bắc Ninh, 01 Hà Nội, 79 TP Hồ Chí Minh.")
+    ] = "24",
+    as_of: Annotated[str, typer.Option("--as-of", help="The generator's 'today' (YYYY-MM-DD).")] = "2025-12-31",
+    years: Annotated[float, typer.Option(min=0.1, max=20, help="Years of care before --as-of.")] = 2.0,
+    epidemic_scale: Annotated[
+        float, typer.Option(min=0.0, help="Multiplies dengue and hand-foot-and-mouth incidence.")
+    ] = 1.0,
+    force: Annotated[bool, typer.Option(help="Write into a non-empty directory (replacing earlier output).")] = False,
+) -> None:
+    """Generate a synthetic province (synthetic data only): citizens, facilities and their care as FHIR R4."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from senhealth.demo.context import Options
+    from senhealth.demo.geography import load_province, province_codes
+    from senhealth.demo.writers import FORMATS, clear_output, write_province
+
+    err = Console(stderr=True)
+    if fmt not in FORMATS:
+        raise typer.BadParameter(f"--format must be one of {', '.join(FORMATS)}")
+    code = province.zfill(2)
+    if code not in province_codes():
+        raise typer.BadParameter(f"unknown 2025 province code {province!r}; known: {', '.join(province_codes())}")
+    if out.exists() and any(out.iterdir()):
+        if not force:
+            err.print(f"[red]Thư mục không trống / directory not empty:[/] {out} (use --force)")
+            raise typer.Exit(2)
+        clear_output(out)
+    options = Options(citizens, seed, code, _as_of(as_of), years, epidemic_scale)
+    started = time.perf_counter()
+    with Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+    ) as progress:
+        task = progress.add_task(f"Tạo dữ liệu / generating {load_province(code).name}", total=citizens)
+        summary = write_province(out, options, fmt, lambda n: progress.advance(task, n))
+    elapsed = time.perf_counter() - started
+    counts = ", ".join(f"{k} {v:,}" for k, v in sorted(summary.resources.items()))
+    err.print(
+        f"{summary.citizens:,} công dân / citizens, {summary.total:,} tài nguyên / resources "
+        f"in {summary.files:,} files → {out} ({elapsed:.1f} s)"
+    )
+    err.print(counts)

@@ -5,6 +5,7 @@ Commands:
 - ``senhealth fhirpath EXPRESSION FILE``: evaluate a FHIRPath expression on a resource, print JSON;
 - ``senhealth validate FILE...``: validate resources, Bundles or NDJSON files; exit 1 when any is invalid;
 - ``senhealth index FILE``: print the search-index values the platform would store for each resource;
+- ``senhealth db init|migrate|status|start|stop``: the database (embedded or a server);
 - ``senhealth demo``: a short tour on a bundled synthetic example (``senhealth demo --help`` for more).
 """
 
@@ -19,6 +20,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from senhealth.cli_db import db_app
 from senhealth.core.json import dumps
 from senhealth.demo.cli import demo_app
 
@@ -177,6 +179,7 @@ def index(
 
 
 app.add_typer(demo_app, name="demo")
+app.add_typer(db_app, name="db")
 
 
 def main() -> None:  # pragma: no cover - console entry

@@ -22,7 +22,7 @@ def senhealth(*args: str) -> subprocess.CompletedProcess[str]:
 def test_help_everywhere() -> None:
     top = senhealth("--help")
     assert top.returncode == 0
-    for command in ("fhirpath", "validate", "index", "demo"):
+    for command in ("fhirpath", "validate", "index", "demo", "db"):
         assert command in top.stdout
         sub = senhealth(command, "--help")
         assert sub.returncode == 0, sub.stderr

@@ -7,6 +7,7 @@ the environment.
 
 from __future__ import annotations
 
+import os
 from functools import cache
 from pathlib import Path
 
@@ -16,8 +17,16 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 __all__ = ["Settings", "get_settings"]
 
 
+ROOT_DATA_DIR = Path("/var/lib/senhealth")
+
+
 def _default_data_dir() -> Path:
-    return Path.home() / ".local" / "share" / "senhealth"
+    """``/var/lib/senhealth`` for root (a system service), else the XDG user data directory."""
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        return ROOT_DATA_DIR
+    xdg = os.environ.get("XDG_DATA_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".local" / "share"
+    return base / "senhealth"
 
 
 class Settings(BaseSettings):

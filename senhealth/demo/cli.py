@@ -79,17 +79,23 @@ def generate(
     citizens: Annotated[int, typer.Option("--citizens", "-n", min=0, help="How many citizens.")] = 1000,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same bytes.")] = 1,
     fmt: Annotated[
-        str, typer.Option("--format", "-f", help="bundle: one transaction Bundle per citizen; ndjson: Bulk Data.")
+        str,
+        typer.Option("--format", "-f", help="bundle: one transaction Bundle per citizen; ndjson: Bulk Data."),
     ] = "bundle",
     province: Annotated[
-        str, typer.Option(help="2025 province code (2 digits), e.g. 24 Bắc Ninh, 01 Hà Nội, 79 TP Hồ Chí Minh.")
+        str,
+        typer.Option(help="2025 province code (2 digits), e.g. 24 Bắc Ninh, 01 Hà Nội, 79 TP Hồ Chí Minh."),
     ] = "24",
-    as_of: Annotated[str, typer.Option("--as-of", help="The generator's 'today' (YYYY-MM-DD).")] = "2025-12-31",
+    as_of: Annotated[
+        str, typer.Option("--as-of", help="The generator's 'today' (YYYY-MM-DD).")
+    ] = "2025-12-31",
     years: Annotated[float, typer.Option(min=0.1, max=20, help="Years of care before --as-of.")] = 2.0,
     epidemic_scale: Annotated[
         float, typer.Option(min=0.0, help="Multiplies dengue and hand-foot-and-mouth incidence.")
     ] = 1.0,
-    force: Annotated[bool, typer.Option(help="Write into a non-empty directory (replacing earlier output).")] = False,
+    force: Annotated[
+        bool, typer.Option(help="Write into a non-empty directory (replacing earlier output).")
+    ] = False,
 ) -> None:
     """Generate a synthetic province (synthetic data only): citizens, facilities and their care as FHIR R4."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -103,7 +109,9 @@ def generate(
         raise typer.BadParameter(f"--format must be one of {', '.join(FORMATS)}")
     code = province.zfill(2)
     if code not in province_codes():
-        raise typer.BadParameter(f"unknown 2025 province code {province!r}; known: {', '.join(province_codes())}")
+        raise typer.BadParameter(
+            f"unknown 2025 province code {province!r}; known: {', '.join(province_codes())}"
+        )
     if out.exists() and any(out.iterdir()):
         if not force:
             err.print(f"[red]Thư mục không trống / directory not empty:[/] {out} (use --force)")

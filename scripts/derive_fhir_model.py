@@ -221,17 +221,15 @@ def derive_valuesets(source: Path, bound: set[str]) -> dict[str, Any]:
                 if inc.get("concept"):
                     part[system] = {c["code"] for c in inc["concept"]}
                 elif inc.get("filter"):
-                    ok = cs is not None
+                    # filters are expanded only on a code system held completely (SNOMED CT is not)
+                    ok = cs is not None and cs["complete"]
                     sel: set[str] = set()
                     for flt in inc["filter"]:
                         if (
-                            cs is not None
+                            ok
+                            and cs is not None
                             and flt.get("property") == "concept"
-                            and flt.get("op")
-                            in (
-                                "is-a",
-                                "descendent-of",
-                            )
+                            and flt.get("op") in ("is-a", "descendent-of")
                         ):
                             d = descendants(cs, flt["value"])
                             sel |= set(d if flt["op"] == "is-a" else d[1:])

@@ -44,6 +44,12 @@ class Settings(BaseSettings):
         default="Asia/Ho_Chi_Minh", description="Zone for dates and times given without one."
     )
     language: str = Field(default="vi", description="Default UI language: vi (Vietnamese) or en.")
+    partitions: int = Field(
+        default=1,
+        ge=1,
+        le=256,
+        description="Hash partitions of each FHIR table, fixed when the store's migration first runs.",
+    )
 
 
 @cache

@@ -4,6 +4,7 @@ Files are ``senhealth/migrations/NNNN_name.sql``. :func:`migrate` takes a Postgr
 processes migrating the same database at once queue up and each file is applied exactly once; it records
 every file in ``schema_migrations`` (version, name, SHA-256 checksum, applied_at) and refuses to run when
 an applied file has changed since, or when the database holds migrations this code does not know.
+Settings a migration needs reach it as ``senhealth.*`` configuration parameters (``senhealth.partitions``).
 
 Written by hand, not with Alembic or yoyo: the schema is plain SQL (no ORM models to diff), and the whole
 runner is this one small file on psycopg.
@@ -29,6 +30,7 @@ from pathlib import Path
 import psycopg
 from psycopg.rows import TupleRow
 
+from senhealth.core.config import get_settings
 from senhealth.core.errors import SenHealthError
 
 __all__ = [
@@ -177,6 +179,10 @@ def migrate(conninfo: str, *, source: Path | Traversable | None = None) -> list[
             for m in state.pending:
                 try:
                     with conn.transaction():
+                        conn.execute(
+                            "SELECT set_config('senhealth.partitions', %s, true)",
+                            (str(get_settings().partitions),),
+                        )
                         conn.execute(m.sql)
                         conn.execute(
                             "INSERT INTO schema_migrations (version, name, checksum) VALUES (%s, %s, %s)",

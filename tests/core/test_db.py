@@ -33,8 +33,11 @@ from senhealth.core.db import (
     open_pool,
     transaction,
 )
+from senhealth.core.migrate import load_migrations
 
 pytestmark = pytest.mark.filterwarnings("error")
+
+N_MIGRATIONS = len(load_migrations())
 
 
 def names(conninfo: str) -> list[str]:
@@ -263,7 +266,7 @@ def test_cli_init_migrate_status_on_a_server(cli_url: str, tmp_path: Path) -> No
     init = senhealth_db(cli_url, "init", cwd=tmp_path)
     assert init.returncode == 0, init.stderr
     assert "Đã tạo / created" in init.stdout
-    assert "Đã áp dụng 1 migration / applied 1 migration(s)" in init.stdout
+    assert f"Đã áp dụng {N_MIGRATIONS} migration / applied {N_MIGRATIONS} migration(s)" in init.stdout
 
     again = senhealth_db(cli_url, "migrate", cwd=tmp_path)
     assert again.returncode == 0 and "up to date" in again.stdout
@@ -274,7 +277,7 @@ def test_cli_init_migrate_status_on_a_server(cli_url: str, tmp_path: Path) -> No
 
     doc = json.loads(senhealth_db(cli_url, "status", "--json", cwd=tmp_path).stdout)
     assert doc["mode"] == "server" and doc["pending"] == [] and "s3cret" not in doc["url"]
-    assert [a["name"] for a in doc["applied"]] == ["platform"]
+    assert [a["name"] for a in doc["applied"]] == [m.name for m in load_migrations()]
 
 
 def test_cli_init_without_migrate_then_migrate(cli_url: str, tmp_path: Path) -> None:
@@ -282,7 +285,7 @@ def test_cli_init_without_migrate_then_migrate(cli_url: str, tmp_path: Path) -> 
     assert init.returncode == 0, init.stderr
     assert json.loads(senhealth_db(cli_url, "status", "--json", cwd=tmp_path).stdout)["pending"]
     applied = senhealth_db(cli_url, "migrate", cwd=tmp_path)
-    assert "Đã áp dụng 1 migration / applied 1 migration(s)" in applied.stdout
+    assert f"Đã áp dụng {N_MIGRATIONS} migration / applied {N_MIGRATIONS} migration(s)" in applied.stdout
 
 
 def test_cli_says_what_to_do_when_no_server_answers(tmp_path: Path) -> None:

@@ -11,9 +11,10 @@ Commands:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 import orjson
 import typer
@@ -21,8 +22,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from senhealth.cli_db import db_app
+from senhealth.core.errors import operation_outcome
 from senhealth.core.json import dumps
 from senhealth.demo.cli import demo_app
+
+_ENTRY = re.compile(r"^Bundle\.entry\[(\d+)\]\.resource\b")
 
 app = typer.Typer(
     name="senhealth",
@@ -44,18 +48,57 @@ def _read_json(path: Path) -> Any:
         raise typer.Exit(2) from None
 
 
-def iter_resources(path: Path) -> Iterator[tuple[str, Any]]:
-    """Yield (label, resource) from a JSON resource, a Bundle (as one resource) or an NDJSON file."""
+class Item(NamedTuple):
+    """One resource read from a file, or the reason it could not be read."""
+
+    label: str
+    resource: Any
+    error: str | None = None
+
+
+def iter_resources(path: Path) -> Iterator[Item]:
+    """Yield the resources of a JSON file (a resource or a Bundle, as one item) or of an NDJSON file."""
     if path.suffix in (".ndjson", ".jsonl"):
-        with path.open("rb") as f:
+        try:
+            f = path.open("rb")
+        except FileNotFoundError:
+            err.print(f"[red]Không tìm thấy tệp / file not found:[/] {path}")
+            raise typer.Exit(2) from None
+        with f:
             for n, line in enumerate(f, 1):
                 if line.strip():
                     try:
-                        yield f"{path}:{n}", orjson.loads(line)
+                        yield Item(f"{path}:{n}", orjson.loads(line))
                     except orjson.JSONDecodeError as e:
-                        yield f"{path}:{n}", {"__invalid_json__": str(e)}
+                        yield Item(f"{path}:{n}", None, f"invalid JSON: {e}")
     else:
-        yield str(path), _read_json(path)
+        yield Item(str(path), _read_json(path))
+
+
+def split_bundle_outcome(item: Item, outcome: dict[str, Any]) -> list[tuple[str, Any, dict[str, Any]]]:
+    """Attribute a Bundle's issues to its entries: (label, resource, OperationOutcome) per resource."""
+    resource = item.resource
+    if not (isinstance(resource, dict) and resource.get("resourceType") == "Bundle"):
+        return [(item.label, resource, outcome)]
+    raw_entries = resource.get("entry")
+    entries: list[Any] = raw_entries if isinstance(raw_entries, list) else []
+    per_entry: dict[int, list[dict[str, Any]]] = {}
+    own: list[dict[str, Any]] = []
+    for issue in outcome.get("issue", []):
+        where = (issue.get("expression") or [""])[0]
+        m = _ENTRY.match(where)
+        if m and int(m.group(1)) < len(entries):
+            per_entry.setdefault(int(m.group(1)), []).append(issue)
+        else:
+            own.append(issue)
+    out: list[tuple[str, Any, dict[str, Any]]] = []
+    if own:
+        out.append((item.label, resource, {"resourceType": "OperationOutcome", "issue": own}))
+    for i, issues in sorted(per_entry.items()):
+        entry = entries[i]
+        inner = entry.get("resource") if isinstance(entry, dict) else None
+        out.append((f"{item.label}#entry[{i}]", inner, {"resourceType": "OperationOutcome", "issue": issues}))
+    return out
 
 
 def _describe(resource: Any) -> str:
@@ -113,7 +156,11 @@ def validate(
     ] = False,
     warnings: Annotated[bool, typer.Option(help="Also print resources that only have warnings.")] = False,
 ) -> None:
-    """Validate FHIR R4 resources; print an OperationOutcome per resource with errors; exit 1 if any."""
+    """Validate FHIR R4 resources; print an OperationOutcome per resource with errors; exit 1 if any.
+
+    A Bundle counts as one resource for the exit code and the totals; its issues are printed per entry
+    (``FILE#entry[3]``), so each invalid resource inside it gets its own OperationOutcome.
+    """
     from senhealth.fhir.validation import register_profile
     from senhealth.fhir.validation import validate as run_validation
 
@@ -121,7 +168,6 @@ def validate(
         register_profile(_read_json(sd_path))
     items = [it for f in files for it in iter_resources(f)]
     invalid = 0
-    reported = 0
     with Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
@@ -132,33 +178,27 @@ def validate(
         disable=len(items) < 200 or not err.is_terminal,
     ) as progress:
         task = progress.add_task("Kiểm tra / validating", total=len(items))
-        for label, resource in items:
+        for item in items:
             progress.advance(task)
-            if isinstance(resource, dict) and "__invalid_json__" in resource:
-                outcome: dict[str, Any] = {
-                    "resourceType": "OperationOutcome",
-                    "issue": [
-                        {
-                            "severity": "fatal",
-                            "code": "structure",
-                            "diagnostics": resource["__invalid_json__"],
-                        }
-                    ],
-                }
+            if item.error is not None:
+                outcome = operation_outcome("fatal", "structure", item.error)
             else:
-                outcome = run_validation(resource, profile)
+                outcome = run_validation(item.resource, profile)
             issues = outcome.get("issue", [])
             bad = any(i.get("severity") in ("error", "fatal") for i in issues)
             invalid += bad
             if not bad and not (warnings and issues):
                 continue
-            reported += 1
-            if json_lines:
-                typer.echo(dumps({"source": label, "outcome": outcome}, pretty=False))
-            else:
-                colour = "red" if bad else "yellow"
-                err.print(f"[{colour}]{label}[/] {_describe(resource)}")
-                typer.echo(dumps(outcome))
+            for label, resource, part in split_bundle_outcome(item, outcome):
+                part_bad = any(i.get("severity") in ("error", "fatal") for i in part["issue"])
+                if not part_bad and not warnings:
+                    continue
+                if json_lines:
+                    typer.echo(dumps({"source": label, "outcome": part}, pretty=False))
+                else:
+                    colour = "red" if part_bad else "yellow"
+                    err.print(f"[{colour}]{label}[/] {_describe(resource)}")
+                    typer.echo(dumps(part))
     total = len(items)
     err.print(
         f"{total} tài nguyên / resources, {total - invalid} hợp lệ / valid, {invalid} không hợp lệ / invalid"

@@ -78,11 +78,21 @@ def test_validate_ndjson_and_bundle(tmp_path: Path) -> None:
     b = tmp_path / "bundle.json"
     b.write_text(json.dumps(bundle))
     assert senhealth("validate", str(b)).returncode == 0
-    bundle["entry"][0]["resource"] = {**good, "birthDate": "15/03/1990"}
+    bundle["entry"] = [
+        {
+            "fullUrl": "urn:uuid:5b0c7a8e-0a3c-4c53-9a55-0d2f0a0f4e11",
+            "resource": {**good, "birthDate": "15/03/1990"},
+        },
+        {"fullUrl": "urn:uuid:5b0c7a8e-0a3c-4c53-9a55-0d2f0a0f4e12", "resource": {**good, "id": "ok-1"}},
+        {"fullUrl": "urn:uuid:5b0c7a8e-0a3c-4c53-9a55-0d2f0a0f4e13", "resource": {**good, "gender": "nam"}},
+    ]
     b.write_text(json.dumps(bundle))
     r = senhealth("validate", "--json", str(b))
     assert r.returncode == 1
-    assert "Bundle.entry[0].resource.birthDate" in r.stdout
+    lines = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [x["source"] for x in lines] == [f"{b}#entry[0]", f"{b}#entry[2]"]
+    assert lines[0]["outcome"]["issue"][0]["expression"] == ["Bundle.entry[0].resource.birthDate"]
+    assert lines[1]["outcome"]["issue"][0]["expression"] == ["Bundle.entry[2].resource.gender"]
 
 
 def test_validate_against_a_profile_file(tmp_path: Path) -> None:

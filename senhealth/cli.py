@@ -19,11 +19,11 @@ from typing import Annotated, Any, NamedTuple
 import orjson
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from senhealth.cli_db import db_app
 from senhealth.core.errors import operation_outcome
 from senhealth.core.json import dumps
+from senhealth.core.progress import progress_bar
 from senhealth.demo.cli import demo_app
 
 _ENTRY = re.compile(r"^Bundle\.entry\[(\d+)\]\.resource\b")
@@ -168,15 +168,7 @@ def validate(
         register_profile(_read_json(sd_path))
     items = [it for f in files for it in iter_resources(f)]
     invalid = 0
-    with Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        transient=True,
-        disable=len(items) < 200 or not err.is_terminal,
-    ) as progress:
+    with progress_bar(err, disable=len(items) < 200 or not err.is_terminal) as progress:
         task = progress.add_task("Kiểm tra / validating", total=len(items))
         for item in items:
             progress.advance(task)

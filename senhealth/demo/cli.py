@@ -98,8 +98,7 @@ def generate(
     ] = False,
 ) -> None:
     """Generate a synthetic province (synthetic data only): citizens, facilities and their care as FHIR R4."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
+    from senhealth.core.progress import progress_bar
     from senhealth.demo.context import Options
     from senhealth.demo.geography import load_province, province_codes
     from senhealth.demo.writers import FORMATS, clear_output, write_province
@@ -119,14 +118,7 @@ def generate(
         clear_output(out)
     options = Options(citizens, seed, code, _as_of(as_of), years, epidemic_scale)
     started = time.perf_counter()
-    with Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        transient=True,
-    ) as progress:
+    with progress_bar(err) as progress:
         task = progress.add_task(f"Tạo dữ liệu / generating {load_province(code).name}", total=citizens)
         summary = write_province(out, options, fmt, lambda n: progress.advance(task, n))
     elapsed = time.perf_counter() - started

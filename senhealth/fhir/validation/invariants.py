@@ -173,7 +173,8 @@ def invariant_check(c: Constraint, type_name: str) -> InvariantCheck | None:
         return check
 
     def guarded(node: Any, path: str, ctx: Ctx) -> None:
-        if guard.isdisjoint(node):
+        # the guard names the children the rule reads: a complex node with none of them passes at once
+        if type(node) is dict and guard.isdisjoint(node):
             return
         result = rule(node, ctx)
         if result is not True:

@@ -1,0 +1,80 @@
+"""The FastAPI application: the FHIR REST API, its error handlers and the database pool's lifetime.
+
+Spec: https://hl7.org/fhir/R4/http.html; FastAPI: https://fastapi.tiangolo.com/advanced/events/
+(lifespan) and https://fastapi.tiangolo.com/advanced/custom-response/ (the default response class).
+
+``create_app(settings)`` builds the app; its lifespan opens the process's pool
+(:func:`senhealth.core.db.open_pool`) on ``settings.database_url`` and closes it at shutdown, unless a
+pool is already open (the caller then owns it). The OpenAPI schema is at ``/openapi.json``, the
+interactive docs at ``/docs``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.metadata import PackageNotFoundError, version
+
+from fastapi import FastAPI
+
+from senhealth.api.fhir import install_fhir_api
+from senhealth.api.fhir.errors import install_error_handlers
+from senhealth.api.fhir.negotiation import DEFAULT_MAX_BODY
+from senhealth.api.fhir.responses import FhirResponse
+from senhealth.core import db
+from senhealth.core.config import Settings, get_settings
+from senhealth.fhir.operations import register_core_operations
+from senhealth.fhir.store import FhirStore
+
+__all__ = ["create_app"]
+
+
+def _version() -> str:
+    try:
+        return version("senhealth")
+    except PackageNotFoundError:
+        return "0.0.0"
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    max_body_bytes: int = DEFAULT_MAX_BODY,
+    base_urls: tuple[str, ...] = (),
+) -> FastAPI:
+    """The Sen Health API application.
+
+    ``max_body_bytes`` bounds request bodies (413 beyond); ``base_urls`` are the public base URLs of
+    the FHIR endpoint (absolute references under them count as local).
+    """
+    cfg = settings or get_settings()
+    register_core_operations()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            db.get_pool()
+            owned = False
+        except RuntimeError:
+            await db.open_pool(cfg.database_url)
+            owned = True
+        try:
+            yield
+        finally:
+            if owned:
+                await db.close_pool()
+
+    app = FastAPI(
+        title="Sen Health FHIR R4 API",
+        version=_version(),
+        description="FHIR R4 (4.0.1) REST API, JSON only: https://hl7.org/fhir/R4/http.html",
+        lifespan=lifespan,
+        default_response_class=FhirResponse,
+    )
+    app.state.settings = cfg
+    app.state.fhir_store = FhirStore(base_urls=base_urls)
+    app.state.max_body_bytes = max_body_bytes
+    app.state.capability_cache = {}
+    install_error_handlers(app)
+    install_fhir_api(app)
+    return app

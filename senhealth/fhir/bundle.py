@@ -1,0 +1,485 @@
+"""Batch and transaction Bundles: ``POST [base]`` with a Bundle of type ``batch`` or ``transaction``.
+
+Spec: https://hl7.org/fhir/R4/http.html#transaction, https://hl7.org/fhir/R4/http.html#trules
+(processing rules), https://hl7.org/fhir/R4/bundle.html#transaction and
+https://hl7.org/fhir/R4/bundle.html#references (``urn:uuid:`` full URLs).
+
+**Transaction**: all or nothing, in one database transaction (:meth:`FhirStore.transaction`). Steps:
+
+1. every entry is checked (``request.method`` and ``url``, a resource for POST / PUT / PATCH); the
+   targets are resolved: a POST gets a server id now (or, with ``ifNoneExist``, the id of its one match:
+   it then writes nothing), a conditional PUT / PATCH / DELETE (``Patient?identifier=...``) becomes the
+   resource it matches (a PUT with no match creates); two writes on one resource fail the transaction;
+2. the entries run in the order the spec gives: DELETE, POST, PUT and PATCH, then GET (HEAD);
+   before each write, every reference to an entry's ``fullUrl`` (``urn:uuid:...``, ``urn:oid:...``, an
+   absolute URL) is rewritten to ``Type/id`` (:func:`senhealth.fhir.store.rewrite_references`), and
+   conditional references (``Patient?identifier=sys|val``) are resolved by a search inside the
+   transaction: no match or several fail the transaction (412);
+3. any failure rolls everything back and is answered with the failing entry's status (400, 404, 409,
+   412, 422...) and an OperationOutcome whose issues name it (``Bundle.entry[3]``); nothing is left.
+
+The answer is a ``transaction-response`` Bundle, entries in the request's order, each with
+``response.status``, ``location``, ``etag``, ``lastModified`` and, as ``Prefer: return=`` asks, the
+resource (``representation``, the default), nothing (``minimal``) or ``response.outcome``
+(``OperationOutcome``).
+
+**Batch**: each entry on its own, in its own transaction, in the given order; a failing entry gets its
+status and ``response.outcome`` in the ``batch-response`` and the others go on. ``urn:uuid`` references
+between entries are not rewritten (the spec forbids interdependencies in a batch).
+
+The interactions themselves are carried out by an :class:`EntryExecutor` that the REST layer supplies
+(the FHIR core calls upward only through interfaces it defines, DESIGN.md §2).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from http import HTTPStatus
+from typing import Any, Final, Protocol
+from urllib.parse import urlsplit
+
+from senhealth.core.errors import SenHealthError, operation_outcome
+from senhealth.fhir.store import FhirStore, StoreTx, rewrite_references
+from senhealth.fhir.store.meta import instant, new_id
+
+__all__ = [
+    "BundleError",
+    "EntryExecutor",
+    "EntryRequest",
+    "EntryResponse",
+    "process_bundle",
+    "status_of",
+]
+
+METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"})
+_ORDER: Final = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
+_CONDITIONAL_REF = re.compile(r"^([A-Z][A-Za-z]+)\?(.+)$")
+_INSTANCE = re.compile(r"^([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})$")
+_TYPE = re.compile(r"^([A-Z][A-Za-z]+)$")
+
+
+class BundleError(SenHealthError):
+    """A batch / transaction that fails as a whole: ``status`` and an OperationOutcome naming the entry."""
+
+    def __init__(
+        self, status: int, message: str, outcome: dict[str, Any] | None = None, expression: str | None = None
+    ) -> None:
+        super().__init__(message, expression)
+        self.status = status
+        self.code = "invalid" if status == 400 else "processing"
+        self._outcome = outcome
+
+    def outcome(self) -> dict[str, Any]:
+        if self._outcome is not None:
+            return self._outcome
+        return operation_outcome("error", self.code, self.message, self.expression)
+
+
+@dataclass(slots=True)
+class EntryRequest:
+    """One entry's request, its URL relative to the base (``Patient/1``, ``Patient?identifier=x``)."""
+
+    index: int
+    method: str
+    url: str
+    resource: dict[str, Any] | None = None
+    full_url: str | None = None
+    if_match: str | None = None
+    if_none_match: str | None = None
+    if_modified_since: str | None = None
+    if_none_exist: str | None = None
+    res_id: str | None = None  # a transaction's POST: the id the server assigned up front
+
+
+@dataclass(slots=True)
+class EntryResponse:
+    """The outcome of one entry, as ``Bundle.entry.response`` (and ``entry.resource``) will say it."""
+
+    status: int
+    resource: dict[str, Any] | None = None  # the answer's body: the resource, a Bundle, an OperationOutcome
+    location: str | None = None  # Type/id/_history/v
+    etag: str | None = None
+    last_modified: str | None = None  # FHIR instant
+    outcome: dict[str, Any] | None = None
+    target: tuple[str, str] | None = None  # (type, id) written or matched
+
+
+class EntryExecutor(Protocol):
+    """Carries out one entry's interaction inside ``tx`` (supplied by the REST layer)."""
+
+    async def execute(self, tx: StoreTx, request: EntryRequest) -> EntryResponse: ...
+
+    async def match(self, tx: StoreTx, res_type: str, query: str) -> list[str]:
+        """The ids (at most two) of the ``res_type`` resources matching search ``query``."""
+        ...
+
+
+def status_of(exc: BaseException) -> int | None:
+    """The HTTP status an error carries (``SearchError``: 400); ``None`` for an unexpected error."""
+    value = getattr(exc, "status", None)
+    if isinstance(value, int) and 400 <= value <= 599:
+        return value
+    if isinstance(exc, SenHealthError):
+        return 400 if type(exc).__name__ == "SearchError" else None
+    return None
+
+
+def _located(outcome: dict[str, Any], index: int, res_type: str | None) -> dict[str, Any]:
+    """The issues of ``outcome`` re-rooted at ``Bundle.entry[index]`` (resource paths under ``.resource``)."""
+    where = f"Bundle.entry[{index}]"
+    issues: list[dict[str, Any]] = []
+    for raw in outcome.get("issue") or [{}]:
+        issue = dict(raw)
+        paths: list[str] = []
+        for path in issue.get("expression") or []:
+            if res_type and (path == res_type or path.startswith(res_type + ".")):
+                paths.append(f"{where}.resource{path[len(res_type) :]}")
+            elif path.startswith("Bundle.entry["):
+                paths.append(path)
+            else:
+                paths.append(f"{where}.{path}" if path else where)
+        if not paths:
+            paths = [where]
+        issue["expression"] = paths
+        issue["location"] = list(paths)
+        text = issue.get("diagnostics") or (issue.get("details") or {}).get("text") or "failed"
+        issue["diagnostics"] = f"{where}: {text}"
+        issue.setdefault("severity", "error")
+        issue.setdefault("code", "processing")
+        issues.append(issue)
+    return {"resourceType": "OperationOutcome", "issue": issues}
+
+
+def _entry_error(exc: Exception, request: EntryRequest) -> BundleError | None:
+    status = status_of(exc)
+    if status is None:
+        return None
+    res_type = request.url.split("/", 1)[0].split("?", 1)[0] or None
+    raw = (
+        exc.outcome()
+        if isinstance(exc, SenHealthError)
+        else operation_outcome("error", "processing", str(exc))
+    )
+    outcome = _located(raw, request.index, res_type)
+    return BundleError(status, outcome["issue"][0]["diagnostics"], outcome)
+
+
+def _relative(url: str, bases: Sequence[str], where: str) -> str:
+    """``url`` relative to this server's base (absolute URLs under another base are refused)."""
+    text = url.strip()
+    for base in bases:
+        if base and text.startswith(base + "/"):
+            return text[len(base) + 1 :]
+    if urlsplit(text).scheme:
+        raise BundleError(400, f"{where}: {url[:100]!r} is not on this server", expression=where)
+    return text.lstrip("/")
+
+
+def _requests(bundle: dict[str, Any], bases: Sequence[str]) -> list[EntryRequest]:
+    entries = bundle.get("entry", [])
+    if not isinstance(entries, list):
+        raise BundleError(400, "Bundle.entry must be an array", expression="Bundle.entry")
+    out: list[EntryRequest] = []
+    for i, entry in enumerate(entries):
+        where = f"Bundle.entry[{i}]"
+        if not isinstance(entry, dict):
+            raise BundleError(400, f"{where} must be an object", expression=where)
+        req = entry.get("request")
+        if not isinstance(req, dict):
+            raise BundleError(
+                400, f"{where}.request is required in a batch or transaction", expression=f"{where}.request"
+            )
+        method, url = req.get("method"), req.get("url")
+        if method not in METHODS:
+            raise BundleError(
+                400,
+                f"{where}.request.method must be one of {', '.join(sorted(METHODS))}",
+                expression=f"{where}.request.method",
+            )
+        if not isinstance(url, str) or not url.strip():
+            raise BundleError(400, f"{where}.request.url is required", expression=f"{where}.request.url")
+        resource = entry.get("resource")
+        if resource is not None and not isinstance(resource, dict):
+            raise BundleError(400, f"{where}.resource must be a resource", expression=f"{where}.resource")
+        if method in ("POST", "PUT", "PATCH") and resource is None and "$" not in url:
+            raise BundleError(400, f"{where}: a {method} needs a resource", expression=f"{where}.resource")
+        full_url = entry.get("fullUrl")
+        headers = {k: req.get(k) for k in ("ifMatch", "ifNoneMatch", "ifModifiedSince", "ifNoneExist")}
+        for key, value in headers.items():
+            if value is not None and not isinstance(value, str):
+                raise BundleError(
+                    400, f"{where}.request.{key} must be a string", expression=f"{where}.request.{key}"
+                )
+        out.append(
+            EntryRequest(
+                index=i,
+                method=str(method),
+                url=_relative(url, bases, f"{where}.request.url"),
+                resource=resource,
+                full_url=full_url if isinstance(full_url, str) and full_url else None,
+                if_match=headers["ifMatch"],
+                if_none_match=headers["ifNoneMatch"],
+                if_modified_since=headers["ifModifiedSince"],
+                if_none_exist=headers["ifNoneExist"],
+            )
+        )
+    return out
+
+
+@dataclass(slots=True)
+class _Transaction:
+    store: FhirStore
+    executor: EntryExecutor
+    tx: StoreTx
+    requests: list[EntryRequest]
+    mapping: dict[str, str] = field(default_factory=dict)  # fullUrl or conditional reference -> Type/id
+    done: dict[int, EntryResponse] = field(default_factory=dict)  # entries answered without executing
+
+    async def _one(self, req: EntryRequest, res_type: str, query: str) -> str | None:
+        ids = await self.executor.match(self.tx, res_type, query)
+        if len(ids) > 1:
+            raise BundleError(
+                412,
+                f"Bundle.entry[{req.index}]: {res_type}?{query[:100]} matches more than one resource",
+                expression=f"Bundle.entry[{req.index}].request",
+            )
+        return ids[0] if ids else None
+
+    async def resolve_targets(self) -> None:
+        """Step 1: ids for POSTs, conditional URLs to instances, fullUrl -> Type/id."""
+        written: dict[tuple[str, str], int] = {}
+        for n, req in enumerate(self.requests):
+            try:
+                target = await self._target(n, req)
+            except BundleError:
+                raise
+            except Exception as exc:
+                error = _entry_error(exc, req)
+                if error is None:
+                    raise
+                raise error from exc
+            req = self.requests[n]
+            if target is None:
+                continue
+            if req.full_url:
+                self.mapping[req.full_url] = f"{target[0]}/{target[1]}"
+            if req.index not in self.done:
+                if target in written:
+                    raise BundleError(
+                        400,
+                        f"Bundle.entry[{req.index}] and Bundle.entry[{written[target]}] both change "
+                        f"{target[0]}/{target[1]}",
+                        expression=f"Bundle.entry[{req.index}].request.url",
+                    )
+                written[target] = req.index
+
+    async def _target(self, n: int, req: EntryRequest) -> tuple[str, str] | None:
+        """The resource an entry writes (resolving conditions), or ``None`` for a read."""
+        target: tuple[str, str] | None = None
+        if req.method == "POST" and _TYPE.match(req.url.split("?", 1)[0]):
+            res_type = req.url.split("?", 1)[0]
+            found = (
+                await self._one(req, res_type, req.if_none_exist.split("?", 1)[-1])
+                if req.if_none_exist
+                else None
+            )
+            if found is not None:
+                stored = await self.tx.read(res_type, found)
+                self.done[req.index] = EntryResponse(
+                    200,
+                    stored.content,
+                    stored.location,
+                    stored.etag,
+                    instant(stored.last_updated),
+                    operation_outcome("information", "informational", f"{res_type}/{found} already exists"),
+                    (res_type, found),
+                )
+                target = (res_type, found)
+            else:
+                res_id = new_id()
+                self.requests[n] = replace(req, res_id=res_id, if_none_exist=None)
+                target = (res_type, res_id)
+        elif req.method in ("PUT", "PATCH", "DELETE"):
+            target = await self._conditional(n, req)
+        return target
+
+    async def _conditional(self, n: int, req: EntryRequest) -> tuple[str, str] | None:
+        m = _INSTANCE.match(req.url)
+        if m is not None:
+            return (m.group(1), m.group(2))
+        res_type, sep, query = req.url.partition("?")
+        if not sep or not _TYPE.match(res_type):
+            return None
+        found = await self._one(req, res_type, query)
+        if found is None:
+            if req.method == "DELETE":
+                self.done[req.index] = EntryResponse(
+                    204,
+                    outcome=operation_outcome(
+                        "information", "informational", f"No {res_type} matches: nothing to delete"
+                    ),
+                )
+                return None
+            if req.method == "PATCH":
+                raise BundleError(
+                    404,
+                    f"Bundle.entry[{req.index}]: no {res_type} matches {query[:100]}",
+                    expression=f"Bundle.entry[{req.index}].request.url",
+                )
+            body_id = (req.resource or {}).get("id")
+            found = body_id if isinstance(body_id, str) and body_id else new_id()
+        elif req.method == "PUT" and (req.resource or {}).get("id") not in (None, found):
+            raise BundleError(
+                400,
+                f"Bundle.entry[{req.index}]: the resource's id is not the id of the match ({found})",
+                expression=f"Bundle.entry[{req.index}].resource.id",
+            )
+        resource = (
+            {**req.resource, "id": found}
+            if req.method == "PUT" and req.resource is not None
+            else req.resource
+        )
+        self.requests[n] = replace(req, url=f"{res_type}/{found}", resource=resource)
+        return (res_type, found)
+
+    async def rewrite(self, req: EntryRequest) -> EntryRequest:
+        """Step 2, per write: references to entries' fullUrls and conditional references."""
+        if req.resource is None:
+            return req
+        resource = rewrite_references(req.resource, self.mapping)
+        pending = {
+            ref for ref in _references(resource) if _CONDITIONAL_REF.match(ref) and ref not in self.mapping
+        }
+        for ref in sorted(pending):
+            m = _CONDITIONAL_REF.match(ref)
+            assert m is not None
+            ids = await self.executor.match(self.tx, m.group(1), m.group(2))
+            if len(ids) != 1:
+                raise BundleError(
+                    412,
+                    f"Bundle.entry[{req.index}]: the conditional reference {ref[:100]} matches "
+                    f"{'no' if not ids else 'more than one'} resource",
+                    expression=f"Bundle.entry[{req.index}].resource",
+                )
+            self.mapping[ref] = f"{m.group(1)}/{ids[0]}"
+        if pending:
+            resource = rewrite_references(resource, self.mapping)
+        return replace(req, resource=resource)
+
+
+def _references(node: Any) -> list[str]:
+    out: list[str] = []
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            for key, value in item.items():
+                if key == "reference" and isinstance(value, str):
+                    out.append(value)
+                elif isinstance(value, dict | list):
+                    stack.append(value)
+        elif isinstance(item, list):
+            stack.extend(v for v in item if isinstance(v, dict | list))
+    return out
+
+
+def _response_entry(response: EntryResponse, return_pref: str | None, base: str) -> dict[str, Any]:
+    status = HTTPStatus(response.status)
+    resp: dict[str, Any] = {"status": f"{status.value} {status.phrase}"}
+    if response.location:
+        resp["location"] = f"{base}/{response.location}" if base else response.location
+    if response.etag:
+        resp["etag"] = response.etag
+    if response.last_modified:
+        resp["lastModified"] = response.last_modified
+    if response.outcome is not None and (return_pref == "OperationOutcome" or response.status >= 400):
+        resp["outcome"] = response.outcome
+    entry: dict[str, Any] = {}
+    if response.target is not None and response.status < 400 and base:
+        entry["fullUrl"] = f"{base}/{response.target[0]}/{response.target[1]}"
+    is_read = response.target is None  # a GET or an operation: the resource is the answer itself
+    if response.resource is not None and (is_read or return_pref in (None, "representation")):
+        entry["resource"] = response.resource
+    entry["response"] = resp
+    return entry
+
+
+async def _transaction(
+    store: FhirStore, executor: EntryExecutor, requests: list[EntryRequest]
+) -> dict[int, EntryResponse]:
+    answers: dict[int, EntryResponse] = {}
+    async with store.transaction() as tx:
+        state = _Transaction(store, executor, tx, requests)
+        await state.resolve_targets()
+        answers.update(state.done)
+        for req in sorted(state.requests, key=lambda r: (_ORDER[r.method], r.index)):
+            if req.index in answers:
+                continue
+            try:
+                ready = await state.rewrite(req) if req.method in ("POST", "PUT", "PATCH") else req
+                answers[req.index] = await executor.execute(tx, ready)
+            except BundleError:
+                raise
+            except Exception as exc:
+                error = _entry_error(exc, req)
+                if error is None:
+                    raise
+                raise error from exc
+    return answers
+
+
+async def _batch(
+    store: FhirStore, executor: EntryExecutor, requests: list[EntryRequest]
+) -> dict[int, EntryResponse]:
+    answers: dict[int, EntryResponse] = {}
+    for req in requests:
+        try:
+            async with store.transaction() as tx:
+                state = _Transaction(store, executor, tx, [req])
+                ready = await state.rewrite(req) if req.method in ("POST", "PUT", "PATCH") else req
+                answers[req.index] = await executor.execute(tx, ready)
+        except Exception as exc:
+            error = exc if isinstance(exc, BundleError) else _entry_error(exc, req)
+            if error is None:
+                raise
+            answers[req.index] = EntryResponse(error.status, outcome=error.outcome())
+    return answers
+
+
+async def process_bundle(
+    store: FhirStore,
+    bundle: Any,
+    executor: EntryExecutor,
+    *,
+    bases: Sequence[str] = (),
+    base: str = "",
+    return_pref: str | None = None,
+) -> dict[str, Any]:
+    """Run a ``batch`` or ``transaction`` Bundle; return the ``batch-response`` / ``transaction-response``.
+
+    ``bases`` are this server's base URLs (absolute request URLs under them are accepted), ``base`` the
+    one to write in locations and fullUrls, ``return_pref`` the ``Prefer: return=`` of the request.
+    Raises :class:`BundleError` (a transaction that failed: nothing was written; or a malformed Bundle).
+    """
+    if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
+        raise BundleError(
+            400, "POST to the base takes a Bundle of type batch or transaction", expression="Bundle"
+        )
+    kind = bundle.get("type")
+    if kind not in ("batch", "transaction"):
+        raise BundleError(
+            400, f"Bundle.type must be batch or transaction, not {str(kind)[:40]!r}", expression="Bundle.type"
+        )
+    known = tuple(b.rstrip("/") for b in (*bases, base) if b)
+    requests = _requests(bundle, known)
+    if kind == "transaction":
+        answers = await _transaction(store, executor, requests)
+    else:
+        answers = await _batch(store, executor, requests)
+    return {
+        "resourceType": "Bundle",
+        "type": f"{kind}-response",
+        "entry": [_response_entry(answers[r.index], return_pref, base) for r in requests],
+    }

@@ -1,0 +1,469 @@
+"""SQL for a parsed FHIR search over the store's tables (``senhealth/migrations/0002_fhir_store.sql``).
+
+Spec: https://hl7.org/fhir/R4/search.html: parameter types (§3.1.1.4), modifiers (§3.1.1.5), chaining
+(§3.1.1.5.11), reverse chaining ``_has`` (§3.1.1.5.12), ``_list`` (§3.1.1.5.13), ``_sort``
+(§3.1.1.5.5), ``_include`` / ``_revinclude`` (§3.1.1.5.4), compartments
+(https://hl7.org/fhir/R4/compartmentdefinition.html#search).
+
+Shapes (``r`` is ``fhir_resource``; every join between a resource and its index rows is on
+``(pkey, rid)``, the partition key plus the row key, so it stays inside one patient's partition):
+
+- one condition: ``EXISTS (SELECT 1 FROM idx_<type> i WHERE i.pkey = r.pkey AND i.rid = r.rid AND
+  i.param_id = $p AND (<value 1> OR <value 2>))``; the planner turns it into a semi-join driven by the
+  ``(param_id, value...)`` index. ``:not`` and ``:missing=true`` are ``NOT EXISTS``.
+- ``_id`` and ``_lastUpdated`` test ``r.res_id`` / ``r.last_updated`` directly.
+- chain ``subject:Patient.name=x``: the reference row's ``(target_type, target_id)`` must be in
+  ``SELECT c.res_type, c.res_id FROM fhir_resource c WHERE c.res_type = 'Patient' AND <name on c>``.
+- ``_has:Observation:patient:code=x``: ``EXISTS`` an ``idx_reference`` row of ``Observation.patient``
+  whose target is ``(r.res_type, r.res_id)`` and whose resource matches ``code``.
+- a compartment (``Patient/123/Observation``): ``r.compartments @> ARRAY['123']`` (GIN).
+- the page: keys computed per row (``_id`` -> ``r.res_id``, ``_lastUpdated`` -> ``r.last_updated``, a
+  parameter -> ``min``/``max`` of its index values, NULL = no value, sorted last either way), a keyset
+  condition after the cursor's position, ``ORDER BY keys, rid LIMIT n + 1``; the content is joined
+  afterwards, for the page's rows only.
+
+Every user value is a bind parameter; the SQL text comes from constants and validated codes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any
+
+from psycopg import sql
+
+from senhealth.fhir.model.search_parameters import search_params_for
+from senhealth.fhir.search.cursor import Position
+from senhealth.fhir.search.query.predicates import (
+    FALSE,
+    TRUE,
+    Col,
+    Params,
+    and_,
+    date_predicate,
+    or_,
+    table_cols,
+    value_predicate,
+)
+from senhealth.fhir.search.query.values import DateQuery, ReferenceQuery, TokenQuery
+from senhealth.fhir.search.request import Condition, SearchRequest, SortKey, param_info
+from senhealth.fhir.store.read import content_sql
+
+__all__ = [
+    "INDEX_TABLES",
+    "ParamIds",
+    "SortColumn",
+    "SqlBuilder",
+    "Statement",
+    "build_count",
+    "build_include",
+    "build_page",
+    "build_revinclude",
+    "reference_params",
+]
+
+INDEX_TABLES = {
+    "token": "idx_token",
+    "string": "idx_string",
+    "date": "idx_date",
+    "reference": "idx_reference",
+    "quantity": "idx_quantity",
+    "number": "idx_number",
+    "uri": "idx_uri",
+    "composite": "idx_composite",
+    "special": "idx_special",
+}
+_PAST = "0001-01-01 00:00:00+00"
+_FUTURE = "9999-12-31 23:59:59.999999+00"
+#: the SQL type of a parameter's sort key, and the index column it is taken from (ascending, descending)
+_SORT_COLUMNS: dict[str, tuple[str, str, str]] = {
+    "string": ("text", "value_norm", "value_norm"),
+    "token": ("text", "code", "code"),
+    "uri": ("text", "value", "value"),
+    # an open end sorts as the far past / future (an ongoing period is the latest when descending)
+    "date": ("timestamptz", f"coalesce(s.low, '{_PAST}')", f"coalesce(s.high, '{_FUTURE}')"),
+    "number": ("numeric", "coalesce(s.low, -1e300)", "coalesce(s.high, 1e300)"),
+    "quantity": (
+        "numeric",
+        "coalesce(s.canon_low, s.low, -1e300)",
+        "coalesce(s.canon_high, s.high, 1e300)",
+    ),
+    "reference": ("text", "coalesce(s.target_type || '/' || s.target_id, s.url)", ""),
+}
+_RESOURCE_COLUMNS = sql.SQL("r.pkey, r.rid, r.res_type, r.res_id")
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    """A query and its named bind parameters, ready for ``cursor.execute(query, params)``."""
+
+    query: sql.Composed
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class SortColumn:
+    expr: sql.Composable  # over ``r``
+    descending: bool
+    kind: str  # text | timestamptz | numeric | bigint
+    nullable: bool
+
+
+class ParamIds:
+    """``(resource type, code) -> param_id`` of ``fhir_search_param``, looked up per condition.
+
+    A Resource-level parameter may be registered per type or once under ``Resource``; both work.
+    """
+
+    def __init__(self, mapping: Mapping[tuple[str, str], int]) -> None:
+        self.mapping = mapping
+        self._by_code: dict[str, list[int]] = {}
+        for (_, code), pid in mapping.items():
+            self._by_code.setdefault(code, []).append(pid)
+
+    def ids(self, types: Sequence[str], code: str) -> list[int]:
+        if not types:
+            return sorted(set(self._by_code.get(code, ())))
+        out: list[int] = []
+        for t in types:
+            pid = self.mapping.get((t, code))
+            if pid is None:
+                pid = self.mapping.get(("Resource", code), self.mapping.get(("DomainResource", code)))
+            if pid is not None and pid not in out:
+                out.append(pid)
+        return out
+
+
+@cache
+def reference_params(res_type: str) -> tuple[str, ...]:
+    """The codes of every reference parameter of a type (what ``_include=Type:*`` follows)."""
+    return tuple(sorted(c for c, p in search_params_for(res_type).items() if p.type == "reference"))
+
+
+class SqlBuilder:
+    """Builds the WHERE conditions of one statement; holds its bind parameters and aliases."""
+
+    def __init__(self, param_ids: ParamIds, now: datetime | None = None) -> None:
+        self.param_ids = param_ids
+        self.p = Params()
+        self.now = now or datetime.now(UTC)
+        self._n = 0
+
+    def alias(self, stem: str) -> str:
+        self._n += 1
+        return f"{stem}{self._n}"
+
+    def param_filter(self, alias: str, types: Sequence[str], code: str) -> sql.Composable | None:
+        """``alias.param_id = ...`` for ``code`` on ``types``; ``None`` when no such parameter is indexed."""
+        ids = self.param_ids.ids(types, code)
+        if not ids:
+            return None
+        col = sql.Identifier(alias, "param_id")
+        if len(ids) == 1:
+            return sql.SQL("{} = {}").format(col, self.p.add(ids[0], "smallint"))
+        return sql.SQL("{} = ANY({})").format(col, self.p.add(ids, "smallint[]"))
+
+    def types_filter(self, alias: str, types: Sequence[str]) -> sql.Composable:
+        col = sql.Identifier(alias, "res_type")
+        if not types:
+            return TRUE
+        if len(types) == 1:
+            return sql.SQL("{} = {}").format(col, self.p.add(types[0]))
+        return sql.SQL("{} = ANY({})").format(col, self.p.add(list(types), "text[]"))
+
+    def filters(
+        self, request: SearchRequest, r: str = "r", compartment: tuple[str, str] | None = None
+    ) -> sql.Composable:
+        """Everything a resource ``r`` must satisfy to match ``request`` (in ``compartment``, if given)."""
+        parts = [self.types_filter(r, request.types)]
+        if compartment is not None:
+            parts.append(
+                sql.SQL("{} @> {}").format(
+                    sql.Identifier(r, "compartments"), self.p.add([compartment[1]], "text[]")
+                )
+            )
+        parts.extend(self.condition(c, r) for c in request.clauses)
+        return and_([x for x in parts if x is not TRUE])
+
+    # --- conditions --------------------------------------------------------------------------------
+
+    def condition(self, cond: Condition, r: str) -> sql.Composable:
+        """One condition on the resource row ``r`` (a ``fhir_resource`` alias)."""
+        if cond.has is not None:
+            return self._has(cond, r)
+        if cond.type == "list":
+            return self._list(cond, r)
+        if cond.param == "_id":
+            return self._id(cond, r)
+        if cond.param == "_lastUpdated":
+            return self._last_updated(cond, r)
+        table = INDEX_TABLES[cond.type]
+        a = self.alias("i")
+        pid = self.param_filter(a, cond.types, cond.param)
+        if pid is None:  # not indexed here: nothing has a value
+            return TRUE if cond.missing is True or cond.modifier == "not" else FALSE
+        head = sql.SQL(
+            "SELECT 1 FROM {t} {a} WHERE {a}.pkey = {r}.pkey AND {a}.rid = {r}.rid AND {pid}"
+        ).format(t=sql.Identifier(table), a=sql.Identifier(a), r=sql.Identifier(r), pid=pid)
+        if cond.missing is not None:
+            return sql.SQL("NOT EXISTS ({})" if cond.missing else "EXISTS ({})").format(head)
+        if cond.chain is not None:
+            test = self._chain(cond, a)
+        else:
+            col = table_cols(a)
+            test = or_(
+                [
+                    value_predicate(cond.type, v, cond.modifier, col, self.p, self.now, cond.components, a)
+                    for v in cond.values
+                ]
+            )
+        negate = cond.modifier == "not"
+        return sql.SQL("NOT EXISTS ({} AND {})" if negate else "EXISTS ({} AND {})").format(head, test)
+
+    def _chain(self, cond: Condition, a: str) -> sql.Composable:
+        assert cond.chain is not None
+        c = self.alias("c")
+        inner = and_([self.types_filter(c, cond.chain.target_types), self.condition(cond.chain.condition, c)])
+        return sql.SQL(
+            "{a}.url IS NULL AND {tt} AND ({a}.target_type, {a}.target_id) IN "
+            "(SELECT {c}.res_type, {c}.res_id FROM fhir_resource {c} WHERE {inner})"
+        ).format(
+            a=sql.Identifier(a),
+            c=sql.Identifier(c),
+            tt=self._target_types(a, cond.chain.target_types),
+            inner=inner,
+        )
+
+    def _target_types(self, a: str, types: Sequence[str]) -> sql.Composable:
+        col = sql.Identifier(a, "target_type")
+        if len(types) == 1:
+            return sql.SQL("{} = {}").format(col, self.p.add(types[0]))
+        return sql.SQL("{} = ANY({})").format(col, self.p.add(list(types), "text[]"))
+
+    def _has(self, cond: Condition, r: str) -> sql.Composable:
+        assert cond.has is not None
+        h, o = self.alias("h"), self.alias("o")
+        pid = self.param_filter(h, (cond.has.res_type,), cond.has.reference)
+        if pid is None:
+            return FALSE
+        return sql.SQL(
+            "EXISTS (SELECT 1 FROM idx_reference {h} JOIN fhir_resource {o} ON {o}.pkey = {h}.pkey AND {o}.rid = {h}.rid"
+            " WHERE {pid} AND {h}.target_id = {r}.res_id AND {h}.target_type = {r}.res_type AND {h}.url IS NULL"
+            " AND {otype} AND {inner})"
+        ).format(
+            h=sql.Identifier(h),
+            o=sql.Identifier(o),
+            r=sql.Identifier(r),
+            pid=pid,
+            otype=self.types_filter(o, (cond.has.res_type,)),
+            inner=self.condition(cond.has.condition, o),
+        )
+
+    def _list(self, cond: Condition, r: str) -> sql.Composable:
+        li = self.alias("l")
+        pid = self.param_filter(li, ("List",), "item")
+        ids = [v.target_id for v in cond.values if isinstance(v, ReferenceQuery)]
+        if pid is None or not ids:
+            return FALSE
+        return sql.SQL(
+            "EXISTS (SELECT 1 FROM idx_reference {li} WHERE {pid} AND ({li}.pkey, {li}.rid) IN"
+            " (SELECT pkey, rid FROM fhir_locator WHERE res_type = 'List' AND res_id = ANY({ids}) AND NOT deleted)"
+            " AND {li}.target_id = {r}.res_id AND {li}.target_type = {r}.res_type AND {li}.url IS NULL)"
+        ).format(li=sql.Identifier(li), pid=pid, ids=self.p.add(ids, "text[]"), r=sql.Identifier(r))
+
+    def _id(self, cond: Condition, r: str) -> sql.Composable:
+        if cond.missing is not None:
+            return FALSE if cond.missing else TRUE
+        ids = [v.code for v in cond.values if isinstance(v, TokenQuery) and v.code is not None]
+        test = sql.SQL("{} = ANY({})").format(sql.Identifier(r, "res_id"), self.p.add(ids, "text[]"))
+        return sql.SQL("NOT ({})").format(test) if cond.modifier == "not" else test
+
+    def _last_updated(self, cond: Condition, r: str) -> sql.Composable:
+        if cond.missing is not None:
+            return FALSE if cond.missing else TRUE
+        col: Col = lambda _name: sql.Identifier(r, "last_updated")  # noqa: E731 - a point: low = high
+        return or_(
+            [date_predicate(v, col, self.p, self.now) for v in cond.values if isinstance(v, DateQuery)]
+        )
+
+    # --- sorting -----------------------------------------------------------------------------------
+
+    def sort_columns(self, request: SearchRequest, r: str = "r") -> list[SortColumn]:
+        """The ORDER BY keys: the requested ones (default ``_id``), then ``rid`` unless already unique."""
+        keys = list(request.sort) or [SortKey("_id", False)]
+        out: list[SortColumn] = []
+        for key in keys:
+            if key.param == "_id":
+                out.append(SortColumn(sql.Identifier(r, "res_id"), key.descending, "text", False))
+            elif key.param == "_lastUpdated":
+                out.append(
+                    SortColumn(sql.Identifier(r, "last_updated"), key.descending, "timestamptz", False)
+                )
+            else:
+                out.append(self._param_sort(request, key, r))
+        if not (len(request.types) == 1 and keys[-1].param == "_id"):  # res_id is unique within a type
+            out.append(SortColumn(sql.Identifier(r, "rid"), keys[-1].descending, "bigint", False))
+        return out
+
+    def _param_sort(self, request: SearchRequest, key: SortKey, r: str) -> SortColumn:
+        info = param_info(request.types, key.param)
+        assert info is not None
+        kind, asc_col, desc_col = _SORT_COLUMNS[info.type]
+        column = desc_col if key.descending and desc_col else asc_col
+        col_sql: sql.Composable = sql.SQL(column) if "(" in column else sql.Identifier("s", column)
+        pid = self.param_filter("s", request.types, key.param) or FALSE
+        agg = sql.SQL("max" if key.descending else "min")
+        expr = sql.SQL(
+            "(SELECT {agg}({col}) FROM {t} s WHERE s.pkey = {r}.pkey AND s.rid = {r}.rid AND {pid})"
+        ).format(
+            agg=agg, col=col_sql, t=sql.Identifier(INDEX_TABLES[info.type]), r=sql.Identifier(r), pid=pid
+        )
+        return SortColumn(expr, key.descending, kind, True)
+
+    def after(
+        self, columns: Sequence[sql.Composable], sort: Sequence[SortColumn], position: Position
+    ) -> sql.Composable:
+        """Rows strictly after ``position`` in the ORDER BY of ``sort`` (NULLs last in both directions)."""
+        values = position.values
+        if all(not s.nullable for s in sort) and len({s.descending for s in sort}) == 1:
+            op = sql.SQL("<" if sort[0].descending else ">")
+            left = sql.SQL("(") + sql.SQL(", ").join(columns) + sql.SQL(")")
+            right = (
+                sql.SQL("(")
+                + sql.SQL(", ").join(self.p.add(v, s.kind) for v, s in zip(values, sort, strict=True))
+                + sql.SQL(")")
+            )
+            return sql.SQL("{} {} {}").format(left, op, right)
+        alternatives: list[sql.Composable] = []
+        for i, (col, s) in enumerate(zip(columns, sort, strict=True)):
+            v = values[i]
+            if v is None:
+                continue  # NULL sorts last: nothing comes after it on this key
+            cmp = "<" if s.descending else ">"
+            later = sql.SQL("{} " + cmp + " {}").format(col, self.p.add(v, s.kind))
+            if s.nullable:
+                later = sql.SQL("({} OR {} IS NULL)").format(later, col)
+            same = [
+                sql.SQL("{} IS NULL").format(c)
+                if values[j] is None
+                else sql.SQL("{} = {}").format(c, self.p.add(values[j], sort[j].kind))
+                for j, c in enumerate(columns[:i])
+            ]
+            alternatives.append(and_([*same, later]))
+        return or_(alternatives)
+
+
+def _order(columns: Sequence[sql.Composable], sort: Sequence[SortColumn]) -> sql.Composable:
+    return sql.SQL(", ").join(
+        sql.SQL("{} {} NULLS LAST").format(c, sql.SQL("DESC" if s.descending else "ASC"))
+        for c, s in zip(columns, sort, strict=True)
+    )
+
+
+def build_page(
+    request: SearchRequest,
+    param_ids: ParamIds,
+    *,
+    limit: int,
+    compartment: tuple[str, str] | None = None,
+    position: Position | None = None,
+    now: datetime | None = None,
+) -> tuple[Statement, list[SortColumn]]:
+    """The page query: ``limit`` rows after ``position``, with their sort keys (to make the next cursor).
+
+    Columns: res_type, res_id, version, last_updated, content, rid, pkey, k0, k1, ...
+    """
+    b = SqlBuilder(param_ids, now)
+    sort = b.sort_columns(request)
+    keys = [sql.Identifier(f"k{i}") for i in range(len(sort))]
+    inner = sql.SQL("SELECT {cols}, {keys} FROM fhir_resource r WHERE {where}").format(
+        cols=_RESOURCE_COLUMNS,
+        keys=sql.SQL(", ").join(
+            sql.SQL("{} AS {}").format(s.expr, k) for s, k in zip(sort, keys, strict=True)
+        ),
+        where=b.filters(request, "r", compartment),
+    )
+    qcols = [sql.Identifier("q", f"k{i}") for i in range(len(sort))]
+    after = b.after(qcols, sort, position) if position is not None else TRUE
+    pcols = [sql.Identifier("p", f"k{i}") for i in range(len(sort))]
+    query = sql.SQL(
+        "SELECT p.res_type, p.res_id, f.version, f.last_updated, {content}, p.rid, p.pkey, {pkeys} FROM"
+        " (SELECT q.* FROM ({inner}) q WHERE {after} ORDER BY {qorder} LIMIT {limit}) p"
+        " JOIN fhir_resource f ON f.pkey = p.pkey AND f.rid = p.rid ORDER BY {porder}"
+    ).format(
+        content=sql.SQL(content_sql("f")),
+        pkeys=sql.SQL(", ").join(pcols),
+        inner=inner,
+        after=after,
+        qorder=_order(qcols, sort),
+        limit=b.p.add(limit, "bigint"),
+        porder=_order(pcols, sort),
+    )
+    return Statement(query, b.p.values), sort
+
+
+def build_count(
+    request: SearchRequest,
+    param_ids: ParamIds,
+    *,
+    compartment: tuple[str, str] | None = None,
+    now: datetime | None = None,
+    cap: int | None = None,
+    estimate: bool = False,
+) -> Statement:
+    """``SELECT count(*)`` of every match (``_total=accurate``); with ``cap``, counting stops there;
+    with ``estimate``, the plain ``SELECT 1 ...`` whose EXPLAIN gives the planner's estimate."""
+    b = SqlBuilder(param_ids, now)
+    where = b.filters(request, "r", compartment)
+    if estimate:
+        query = sql.SQL("SELECT 1 FROM fhir_resource r WHERE {}").format(where)
+    elif cap is not None:
+        query = sql.SQL("SELECT count(*) FROM (SELECT 1 FROM fhir_resource r WHERE {} LIMIT {}) c").format(
+            where, b.p.add(cap, "bigint")
+        )
+    else:
+        query = sql.SQL("SELECT count(*) FROM fhir_resource r WHERE {}").format(where)
+    return Statement(query, b.p.values)
+
+
+_ROW = sql.SQL("f.res_type, f.res_id, f.version, f.last_updated, " + content_sql("f") + ", f.rid, f.pkey")
+
+
+def build_include(rows: Sequence[tuple[int, str]], pids: Sequence[int], target_type: str | None) -> Statement:
+    """The resources that the rows ``(rid, pkey)`` reference through the parameters ``pids``."""
+    p = Params()
+    target = sql.SQL(" AND i.target_type = {}").format(p.add(target_type)) if target_type else sql.SQL("")
+    query = sql.SQL(
+        "SELECT DISTINCT ON (f.rid) {row} FROM unnest({rids}, {pkeys}) AS m(rid, pkey)"
+        " JOIN idx_reference i ON i.pkey = m.pkey AND i.rid = m.rid"
+        " JOIN fhir_locator l ON l.res_type = i.target_type AND l.res_id = i.target_id AND NOT l.deleted"
+        " JOIN fhir_resource f ON f.pkey = l.pkey AND f.rid = l.rid"
+        " WHERE i.param_id = ANY({pids}) AND i.url IS NULL AND i.target_id IS NOT NULL{target}"
+    ).format(
+        row=_ROW,
+        rids=p.add([r for r, _ in rows], "bigint[]"),
+        pkeys=p.add([k for _, k in rows], "text[]"),
+        pids=p.add(list(pids), "smallint[]"),
+        target=target,
+    )
+    return Statement(query, p.values)
+
+
+def build_revinclude(targets: Sequence[tuple[str, str]], pids: Sequence[int]) -> Statement:
+    """The resources that reference any of ``targets`` ``(type, id)`` through the parameters ``pids``."""
+    p = Params()
+    query = sql.SQL(
+        "SELECT DISTINCT ON (f.rid) {row} FROM unnest({types}, {ids}) AS m(t, id)"
+        " JOIN idx_reference i ON i.target_id = m.id AND i.target_type = m.t"
+        " JOIN fhir_resource f ON f.pkey = i.pkey AND f.rid = i.rid"
+        " WHERE i.param_id = ANY({pids}) AND i.url IS NULL"
+    ).format(
+        row=_ROW,
+        types=p.add([t for t, _ in targets], "text[]"),
+        ids=p.add([i for _, i in targets], "text[]"),
+        pids=p.add(list(pids), "smallint[]"),
+    )
+    return Statement(query, p.values)

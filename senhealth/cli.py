@@ -6,6 +6,7 @@ Commands:
 - ``senhealth validate FILE...``: validate resources, Bundles or NDJSON files; exit 1 when any is invalid;
 - ``senhealth index FILE``: print the search-index values the platform would store for each resource;
 - ``senhealth db init|migrate|status|start|stop``: the database (embedded or a server);
+- ``senhealth serve``: the FHIR server; ``senhealth load FILE...``: fill the store from files;
 - ``senhealth demo``: a short tour on a bundled synthetic example (``senhealth demo --help`` for more).
 """
 
@@ -21,6 +22,7 @@ import typer
 from rich.console import Console
 
 from senhealth.cli_db import db_app
+from senhealth.cli_server import load_command, serve_command
 from senhealth.core.errors import operation_outcome
 from senhealth.core.json import dumps
 from senhealth.core.progress import progress_bar
@@ -212,6 +214,8 @@ def index(
 
 app.add_typer(demo_app, name="demo")
 app.add_typer(db_app, name="db")
+app.command("serve")(serve_command)
+app.command("load")(load_command)
 
 
 def main() -> None:  # pragma: no cover - console entry

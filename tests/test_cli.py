@@ -22,7 +22,7 @@ def senhealth(*args: str) -> subprocess.CompletedProcess[str]:
 def test_help_everywhere() -> None:
     top = senhealth("--help")
     assert top.returncode == 0
-    for command in ("fhirpath", "validate", "index", "demo", "db"):
+    for command in ("fhirpath", "validate", "index", "demo", "db", "serve", "load"):
         assert command in top.stdout
         sub = senhealth(command, "--help")
         assert sub.returncode == 0, sub.stderr
@@ -125,7 +125,7 @@ def test_index_prints_search_values(name: str) -> None:
     assert "001190012345" in r.stdout
 
 
-def test_demo_runs() -> None:
-    r = senhealth("demo")
+def test_demo_tour_runs() -> None:
+    r = senhealth("demo", "tour")
     assert r.returncode == 0, r.stderr
     assert "Nguyễn Thị Đào" in r.stdout

@@ -1,6 +1,8 @@
 """``senhealth demo``: the synthetic showcase of the platform.
 
-- ``senhealth demo``: a short tour of the FHIR core on a bundled synthetic patient;
+- ``senhealth demo``: the embedded database, a synthetic province of 2,000 citizens, the server at
+  http://127.0.0.1:8000 (``--no-serve`` to load and exit);
+- ``senhealth demo tour``: a short tour of the FHIR core on a bundled synthetic patient;
 - ``senhealth demo generate --citizens N --seed S --out DIR``: a synthetic province as FHIR transaction
   bundles or NDJSON (see ``docs/demo.md`` and :mod:`senhealth.demo.generator`).
 
@@ -21,9 +23,10 @@ from rich.console import Console
 from senhealth.core.json import dumps
 
 EXAMPLES = Path(__file__).resolve().parent / "examples"
+err = Console(stderr=True)
 
 demo_app = typer.Typer(
-    help="Demonstrations on synthetic data. With no sub-command: a short tour of the FHIR core.",
+    help="The platform on synthetic data. With no sub-command: database, a synthetic province, the server.",
     invoke_without_command=True,
     no_args_is_help=False,
 )
@@ -38,10 +41,66 @@ def _dumps(value: Any) -> str:
 
 
 @demo_app.callback()
-def tour(ctx: typer.Context) -> None:
-    """A short tour on a synthetic patient: FHIRPath, validation and search indexing."""
+def demo(
+    ctx: typer.Context,
+    citizens: Annotated[
+        int, typer.Option("--citizens", "-n", min=0, help="Citizens of the province.")
+    ] = 2000,
+    seed: Annotated[int, typer.Option(help="Random seed of the province.")] = 1,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    serve: Annotated[
+        bool, typer.Option(help="Serve the API after loading (--no-serve: load and exit).")
+    ] = True,
+) -> None:
+    """The platform on its own database with a synthetic province, served at http://127.0.0.1:8000.
+
+    Uses SENHEALTH_DATABASE_URL, or else the embedded PostgreSQL; applies the migrations; loads a
+    synthetic province (once per citizens and seed); serves the FHIR API at /fhir and its docs at /docs.
+    """
     if ctx.invoked_subcommand is not None:
         return
+    import asyncio
+
+    import psycopg
+
+    from senhealth.cli_server import load_items, serve_command
+    from senhealth.core.embedded_postgres import database_conninfo
+    from senhealth.core.migrate import migrate
+    from senhealth.core.progress import progress_bar
+    from senhealth.demo.generator import generate_province
+
+    marker = {"citizens": citizens, "seed": seed}
+    with database_conninfo() as url:
+        migrate(url)
+        with psycopg.connect(url) as conn:
+            row = conn.execute("SELECT value FROM platform_info WHERE key = 'demo_province'").fetchone()
+        if row is not None and row[0] == marker:
+            err.print(
+                f"Tỉnh mẫu đã có / synthetic province already loaded ({citizens} citizens, seed {seed})"
+            )
+        else:
+            with progress_bar(err) as progress:
+                task = progress.add_task(
+                    f"Nạp tỉnh mẫu / loading a province of {citizens}", total=citizens + 1
+                )
+                counts = asyncio.run(
+                    load_items(url, generate_province(citizens, seed), advance=lambda: progress.advance(task))
+                )
+            with psycopg.connect(url) as conn:
+                conn.execute(
+                    "INSERT INTO platform_info (key, value) VALUES ('demo_province', %s)"
+                    " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()",
+                    (orjson.dumps(marker).decode(),),
+                )
+            err.print(f"Đã nạp / loaded: {counts['created'] + counts['updated']} tài nguyên / resources")
+        if serve:
+            serve_command(host=host, port=port)
+
+
+@demo_app.command()
+def tour() -> None:
+    """A short tour on a synthetic patient: FHIRPath, validation and search indexing (no database)."""
     from senhealth.fhir.fhirpath import evaluate
     from senhealth.fhir.search.extract import extract_to_json
     from senhealth.fhir.validation import validate
@@ -103,7 +162,6 @@ def generate(
     from senhealth.demo.geography import load_province, province_codes
     from senhealth.demo.writers import FORMATS, clear_output, write_province
 
-    err = Console(stderr=True)
     if fmt not in FORMATS:
         raise typer.BadParameter(f"--format must be one of {', '.join(FORMATS)}")
     code = province.zfill(2)

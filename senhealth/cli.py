@@ -194,8 +194,15 @@ def validate(
                     err.print(f"[{colour}]{label}[/] {_describe(resource)}")
                     typer.echo(dumps(part))
     total = len(items)
+    inside = sum(
+        len(it.resource.get("entry") or [])
+        for it in items
+        if isinstance(it.resource, dict) and it.resource.get("resourceType") == "Bundle"
+    )
+    in_bundles = f" ({inside} trong Bundle / inside Bundles)" if inside else ""
     err.print(
-        f"{total} tài nguyên / resources, {total - invalid} hợp lệ / valid, {invalid} không hợp lệ / invalid"
+        f"{total} tài nguyên / resources{in_bundles}: {total - invalid} hợp lệ / valid, "
+        f"{invalid} không hợp lệ / invalid"
     )
     if invalid:
         raise typer.Exit(1)

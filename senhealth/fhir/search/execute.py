@@ -38,6 +38,7 @@ from psycopg import AsyncConnection, sql
 from psycopg.rows import TupleRow
 
 from senhealth.fhir.model import get_model
+from senhealth.fhir.model.search_parameters import patient_compartment
 from senhealth.fhir.search.cursor import Position, decode_cursor, encode_cursor
 from senhealth.fhir.search.query.errors import SearchError, warning_issue
 from senhealth.fhir.search.request import Include, SearchRequest, resource_types
@@ -114,10 +115,14 @@ async def search(
     ids = ParamIds(param_ids)
     now = now or datetime.now(UTC)
     result = SearchResult([], warnings=list(request.warnings))
-    if compartment is not None and compartment[0] != "Patient":
-        raise SearchError(
-            f"{compartment[0]} compartments are not supported: only Patient", code="not-supported"
-        )
+    if compartment is not None:
+        if compartment[0] != "Patient":
+            raise SearchError(
+                f"{compartment[0]} compartments are not supported: only Patient", code="not-supported"
+            )
+        outside = [t for t in request.types or (request.res_type,) if t and not patient_compartment().get(t)]
+        if outside:
+            raise SearchError(f"{', '.join(outside)} is not in the Patient compartment")
     fingerprint = _fingerprint(request, compartment)
     position: Position | None = None
     if request.cursor:

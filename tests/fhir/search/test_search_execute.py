@@ -7,7 +7,15 @@ reasoning behind each expectation are in ``test_search_execute_data.py``.
 from __future__ import annotations
 
 import pytest
-from test_search_execute_data import SearchDb, bare, ids_of, search_db_fixture  # noqa: F401
+from test_search_execute_data import (  # noqa: F401  (fixtures)
+    SearchDb,
+    bare,
+    ids_of,
+    search_backend_fixture,
+    search_data_fixture,
+    search_db_fixture,
+    search_http_fixture,
+)
 
 from senhealth.fhir.search.request import SearchError
 

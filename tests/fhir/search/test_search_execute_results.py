@@ -8,7 +8,15 @@ Spec: https://hl7.org/fhir/R4/search.html (§3.1.1.5.4 includes, §3.1.1.5.5 sor
 from __future__ import annotations
 
 import pytest
-from test_search_execute_data import SearchDb, bare, ids_of, search_db_fixture  # noqa: F401
+from test_search_execute_data import (  # noqa: F401  (fixtures)
+    SearchDb,
+    bare,
+    ids_of,
+    search_backend_fixture,
+    search_data_fixture,
+    search_db_fixture,
+    search_http_fixture,
+)
 
 from senhealth.fhir.search.execute import SearchResult
 from senhealth.fhir.search.request import SearchError
@@ -242,15 +250,8 @@ def test_sort(search_db: SearchDb, query: str, expected: list[str], res_type: st
 
 
 def all_pages(db: SearchDb, params: list[tuple[str, str]], res_type: str = "Observation") -> list[list[str]]:
-    pages: list[list[str]] = []
-    cursor: str | None = None
-    while True:
-        result = db.search(params + ([("_cursor", cursor)] if cursor else []), res_type)
-        pages.append(order(result))
-        cursor = result.next_cursor
-        if cursor is None:
-            return pages
-        assert len(pages) < 50
+    """Every page in order: the cursor passed back (SQL), or the ``next`` links followed (HTTP)."""
+    return [order(page) for page in db.pages(params, res_type)]
 
 
 @pytest.mark.parametrize(
@@ -382,7 +383,6 @@ def test_totals(search_db: SearchDb) -> None:
         ("", "ChargeItem", "pat-2", {"ci-2", "ci-3"}),
         ("_sort=-factor-override", "ChargeItem", "pat-2", {"ci-2", "ci-3"}),
         ("", "Patient", "pat-1", pats(1, 5)),  # pat-5 links to pat-1
-        ("", "Organization", "pat-1", set()),
         ("subject.name=nguyen", "Observation", "pat-2", set()),
     ],
 )
@@ -391,6 +391,11 @@ def test_compartment(
 ) -> None:
     result = search_db.search(query, res_type, compartment=("Patient", patient))
     assert bare(result) == expected and result.total == len(expected)
+
+
+def test_compartment_rejects_a_type_outside_it(search_db: SearchDb) -> None:
+    with pytest.raises(SearchError, match="not in the Patient compartment"):
+        search_db.search("", "Organization", compartment=("Patient", "pat-1"))
 
 
 # --- _summary and _elements ------------------------------------------------------------------------------

@@ -11,6 +11,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Final
 
+from senhealth.fhir.ucum import CALENDAR_KEYWORDS
+
 from . import lexer as lx
 from .ast_nodes import (
     Binary,
@@ -28,7 +30,6 @@ from .ast_nodes import (
 from .errors import FHIRPathSyntaxError
 from .quantity import Quantity
 from .temporal import FPDate, FPDateTime, FPTime
-from .ucum import CALENDAR_KEYWORDS
 
 PRECEDENCE: Final = {
     "implies": 1,

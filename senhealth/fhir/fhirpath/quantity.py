@@ -11,7 +11,8 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import Final
 
-from . import ucum
+from senhealth.fhir import ucum
+
 from .valueobject import ValueObject
 
 UCUM_SYSTEM: Final = "http://unitsofmeasure.org"

@@ -8,7 +8,7 @@ import pytest
 
 from senhealth.fhir import fhirpath
 from senhealth.fhir.fhirpath.quantity import Quantity, from_fhir
-from senhealth.fhir.fhirpath.ucum import comparable, conversion_factor, parse_unit
+from senhealth.fhir.ucum import comparable, conversion_factor, parse_unit
 
 
 def ev(expression: str, resource: dict[str, object] | None = None) -> list[object]:

@@ -9,7 +9,7 @@ import pytest
 from search_support import values
 
 from senhealth.fhir.search.params import NearValue, NumberValue, QuantityValue, UriValue
-from senhealth.fhir.search.ucum import canonical
+from senhealth.fhir.ucum import canonical
 
 UCUM = "http://unitsofmeasure.org"
 

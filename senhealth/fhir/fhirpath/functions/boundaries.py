@@ -16,13 +16,14 @@ from __future__ import annotations
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from typing import Any
 
+from senhealth.fhir.ucum import comparable as units_comparable
+
 from .. import temporal
 from ..context import Context
 from ..errors import FHIRPathEvaluationError
 from ..operators import singleton
 from ..quantity import Quantity, decimal_scale
 from ..temporal import FPDate, FPDateTime, FPTime
-from ..ucum import comparable as units_comparable
 from ..values import Collection
 from .registry import function
 

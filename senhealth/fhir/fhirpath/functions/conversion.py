@@ -14,13 +14,14 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, Final
 
+from senhealth.fhir.ucum import CALENDAR_KEYWORDS
+
 from ..context import Context, Fn
 from ..equality import as_quantity
 from ..errors import FHIRPathEvaluationError
 from ..operators import singleton, to_boolean
 from ..quantity import Quantity, format_decimal
 from ..temporal import FPDate, FPDateTime, FPTime
-from ..ucum import CALENDAR_KEYWORDS
 from ..values import Collection
 from .registry import function
 

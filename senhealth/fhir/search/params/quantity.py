@@ -15,7 +15,7 @@ Money                       value .. value        ``urn:iso:std:iso:4217``, curr
 ==========================  ====================  ===========================================
 
 When the unit is UCUM (system ``http://unitsofmeasure.org``, or no system and a code UCUM knows) the
-canonical range and code are filled from :mod:`senhealth.fhir.search.ucum` (``mg/dL`` -> ``g.m-3``), so
+canonical range and code are filled from :mod:`senhealth.fhir.ucum` (``mg/dL`` -> ``g.m-3``), so
 ``value-quantity=0.1|http://unitsofmeasure.org|g/L`` finds 10 mg/dL. ``SampledData`` is not indexed.
 """
 
@@ -27,7 +27,7 @@ from typing import Any
 
 from senhealth.fhir.search.context import ExtractContext
 from senhealth.fhir.search.params.base import Sink, to_decimal
-from senhealth.fhir.search.ucum import UCUM_SYSTEM, canonical
+from senhealth.fhir.ucum import UCUM_SYSTEM, canonical
 
 __all__ = ["CURRENCY_SYSTEM", "SINKS", "QuantityValue"]
 

@@ -51,8 +51,8 @@ from senhealth.fhir.search.query.values import (
     UriQuery,
     ValueQuery,
 )
-from senhealth.fhir.search.ucum import UCUM_SYSTEM, canonical
 from senhealth.fhir.store.index_rows import MAX_TEXT, cut
+from senhealth.fhir.ucum import UCUM_SYSTEM, canonical
 
 __all__ = [
     "FALSE",

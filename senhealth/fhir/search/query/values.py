@@ -7,7 +7,7 @@ reference, composite, quantity, uri, special.
 Every value is normalised here exactly as the index side normalises stored values (``docs/search.md``):
 strings with :func:`senhealth.core.text.normalize`, dates with
 :func:`senhealth.fhir.search.params.date.date_range` in the server zone (+07:00), units with
-:func:`senhealth.fhir.search.ucum.canonical`, references with
+:func:`senhealth.fhir.ucum.canonical`, references with
 :func:`senhealth.fhir.search.params.reference.parse_reference`. Numbers keep their implicit precision:
 ``100`` is the half-open range [99.5, 100.5), ``1e2`` is [50, 150), ``100.0`` is [99.95, 100.05).
 """

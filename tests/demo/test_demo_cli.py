@@ -70,6 +70,6 @@ def test_as_of_and_province_options(tmp_path: Path) -> None:
 
 
 def test_tour_still_runs() -> None:
-    result = runner.invoke(app, ["demo"])
+    result = runner.invoke(app, ["demo", "tour"])
     assert result.exit_code == 0, result.output
     assert "FHIRPath" in result.output

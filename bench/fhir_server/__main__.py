@@ -268,7 +268,11 @@ def _trim(lines: list[str]) -> list[str]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description="Sen Health FHIR server benchmarks (loopback HTTP)")
-    ap.add_argument("--only", default="ingest,read,search", help="comma list of ingest, read, search")
+    ap.add_argument(
+        "--only",
+        default="ingest,read,search",
+        help="comma list of ingest, read, search; load: only load the province (with --keep-database)",
+    )
     ap.add_argument("--resources", type=int, default=200_000, help="province size for read and search")
     ap.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
     ap.add_argument("--ingest-concurrency", type=int, default=4)
@@ -287,7 +291,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=RESULTS / "server.md")
     args = ap.parse_args()
     parts = {p.strip() for p in args.only.split(",") if p.strip()}
-    unknown = parts - {"ingest", "read", "search"}
+    unknown = parts - {"ingest", "load", "read", "search"}
     if unknown:
         ap.error(f"--only: unknown {', '.join(sorted(unknown))}")
     odd = {x.strip() for x in args.shapes.split(",") if x.strip()} - set(SHAPES)
@@ -314,7 +318,7 @@ def main() -> None:
         print("\n".join(sections[-1]))
         save()
 
-    if parts & {"read", "search"}:
+    if parts & {"load", "read", "search"}:
         with bench_database("province", reuse=args.database, keep=args.keep_database) as url:
             load = load_average()
             stats = LoadStats()
@@ -330,6 +334,8 @@ def main() -> None:
                 sections.append(province_section(stats, load, url))
                 print("\n".join(sections[-1]))
                 save()
+            if not parts & {"read", "search"}:
+                return
             with ServerProcess(url, workers=args.workers) as server:
                 if "read" in parts:
                     load = load_average()

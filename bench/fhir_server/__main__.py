@@ -3,8 +3,8 @@
 Examples::
 
     python -m bench.fhir_server                                  # ingest, reads and search mix at 200,000
-    python -m bench.fhir_server --only search,read --resources 2000000 --keep-database
-    python -m bench.fhir_server --only search --database senhealth_bench_province_1a2b3c4d --explain
+    python -m bench.fhir_server --only load --resources 2000000 --keep-database     # prints the name
+    python -m bench.fhir_server --only read,search --database senhealth_bench_province_1a2b3c4d --explain
 
 Each run replaces, in the results file, the sections it measured (by heading) and keeps the others, so
 the 2-million run can be added by hand to the default one. See ``docs/benchmarks.md``.

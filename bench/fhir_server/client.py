@@ -1,9 +1,9 @@
 """A small HTTP/1.1 load client on asyncio: keep-alive connections, a closed loop per connection.
 
 Used for the search mix, the ingest POSTs and, when ``wrk`` is not installed, for the reads. It is
-deliberately minimal (request line, a few headers, ``Content-Length`` or chunked bodies): a request
-costs it some 30-60 µs of CPU, against several hundred for a general client such as httpx, which
-matters when the client shares two cores with the server and PostgreSQL. Loopback only.
+deliberately minimal (request line, a few headers, ``Content-Length`` or chunked bodies): a read costs
+it about 90 µs of CPU on the 2-core development machine (wrk: about 50 µs), which matters when the
+client shares two cores with the server and PostgreSQL. Loopback only.
 """
 
 from __future__ import annotations

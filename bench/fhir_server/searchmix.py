@@ -11,7 +11,7 @@ measured apart and reported), then ``VACUUM ANALYZE``. ``--database NAME`` reuse
 an earlier run (``--keep-database`` keeps it), without loading.
 
 **Queries.** For each shape, parameters are drawn from the data (``setseed``: the same draws on the
-same data); every query is different:
+same data); queries repeat only where the data does (common diagnosis codes in ``_has``):
 
 | shape | request |
 |---|---|

@@ -33,15 +33,20 @@ The interactions themselves are carried out by an :class:`EntryExecutor` that th
 
 from __future__ import annotations
 
+import asyncio
+import random
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from http import HTTPStatus
 from typing import Any, Final, Protocol
 from urllib.parse import urlsplit
 
+from psycopg import errors as pg_errors
+
 from senhealth.core.errors import SenHealthError, operation_outcome
-from senhealth.fhir.store import FhirStore, StoreTx, rewrite_references
+from senhealth.fhir.search.request import resource_types
+from senhealth.fhir.store import EntryInvalid, FhirStore, StoreTx, rewrite_references
 from senhealth.fhir.store.meta import instant, new_id
 
 __all__ = [
@@ -58,6 +63,15 @@ _ORDER: Final = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD":
 _CONDITIONAL_REF = re.compile(r"^([A-Z][A-Za-z]+)\?(.+)$")
 _INSTANCE = re.compile(r"^([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})$")
 _TYPE = re.compile(r"^([A-Z][A-Za-z]+)$")
+_LOCAL_URN = ("urn:uuid:", "urn:oid:")
+#: How often a transaction that lost a deadlock (or a serialisation conflict) is run again.
+RETRIES: Final = 3
+# PostgreSQL rolled the transaction back to break a deadlock or a serialisation conflict (class 40).
+_ROLLED_BACK: Final = (
+    pg_errors.DeadlockDetected,
+    pg_errors.SerializationFailure,
+    pg_errors.TransactionRollback,
+)
 
 
 class BundleError(SenHealthError):
@@ -225,7 +239,51 @@ def _requests(bundle: dict[str, Any], bases: Sequence[str]) -> list[EntryRequest
                 if_none_exist=headers["ifNoneExist"],
             )
         )
+    _check_full_urls(out)
     return out
+
+
+def _check_full_urls(requests: list[EntryRequest]) -> None:
+    """bdl-7: a fullUrl appears once in a Bundle (or its entries carry different ``meta.versionId``)."""
+    seen: dict[str, EntryRequest] = {}
+    for req in requests:
+        if req.full_url is None:
+            continue
+        first = seen.setdefault(req.full_url, req)
+        if first is req:
+            continue
+        versions = [((r.resource or {}).get("meta") or {}).get("versionId") for r in (first, req)]
+        if None in versions or versions[0] == versions[1]:
+            where = f"Bundle.entry[{req.index}].fullUrl"
+            raise BundleError(
+                400,
+                f"{where}: the fullUrl {req.full_url[:100]} is not unique: Bundle.entry[{first.index}] has it "
+                "too (bdl-7: a fullUrl must be unique in a Bundle)",
+                expression=where,
+            )
+        seen[req.full_url] = req
+
+
+def _rewrite(resource: dict[str, Any], mapping: dict[str, str], index: int) -> dict[str, Any]:
+    try:
+        return rewrite_references(resource, mapping)
+    except RecursionError:
+        where = f"Bundle.entry[{index}].resource"
+        raise BundleError(400, f"{where}: the resource is nested too deeply", expression=where) from None
+
+
+def _dangling(resource: dict[str, Any], index: int) -> None:
+    """400 when a reference still names a ``urn:uuid:`` / ``urn:oid:`` after rewriting: no entry of
+    the Bundle has that fullUrl, and nothing could ever resolve it."""
+    for ref in _references(resource):
+        if ref.startswith(_LOCAL_URN):
+            where = f"Bundle.entry[{index}].resource"
+            raise BundleError(
+                400,
+                f"{where}: the reference {ref[:100]} names no entry of the Bundle (no entry has it as "
+                "fullUrl)",
+                expression=where,
+            )
 
 
 @dataclass(slots=True)
@@ -236,6 +294,7 @@ class _Transaction:
     requests: list[EntryRequest]
     mapping: dict[str, str] = field(default_factory=dict)  # fullUrl or conditional reference -> Type/id
     done: dict[int, EntryResponse] = field(default_factory=dict)  # entries answered without executing
+    targets: set[tuple[str, str]] = field(default_factory=set)  # the resources this transaction writes
 
     async def _one(self, req: EntryRequest, res_type: str, query: str) -> str | None:
         ids = await self.executor.match(self.tx, res_type, query)
@@ -274,6 +333,7 @@ class _Transaction:
                         expression=f"Bundle.entry[{req.index}].request.url",
                     )
                 written[target] = req.index
+        self.targets = set(written)
 
     async def _target(self, n: int, req: EntryRequest) -> tuple[str, str] | None:
         """The resource an entry writes (resolving conditions), or ``None`` for a read."""
@@ -348,7 +408,7 @@ class _Transaction:
         """Step 2, per write: references to entries' fullUrls and conditional references."""
         if req.resource is None:
             return req
-        resource = rewrite_references(req.resource, self.mapping)
+        resource = _rewrite(req.resource, self.mapping, req.index)
         pending = {
             ref for ref in _references(resource) if _CONDITIONAL_REF.match(ref) and ref not in self.mapping
         }
@@ -365,7 +425,8 @@ class _Transaction:
                 )
             self.mapping[ref] = f"{m.group(1)}/{ids[0]}"
         if pending:
-            resource = rewrite_references(resource, self.mapping)
+            resource = _rewrite(resource, self.mapping, req.index)
+        _dangling(resource, req.index)
         return replace(req, resource=resource)
 
 
@@ -406,13 +467,115 @@ def _response_entry(response: EntryResponse, return_pref: str | None, base: str)
     return entry
 
 
+def _plain_writes(
+    requests: list[EntryRequest],
+) -> list[tuple[EntryRequest, dict[str, Any], str]] | None:
+    """The entries as ``(request, resource, id)`` when the Bundle only creates (``POST Type``) and
+    updates (``PUT Type/id``) distinct resources, with no conditions and no conditional references;
+    else ``None`` (entry-by-entry processing)."""
+    if not requests:
+        return None
+    types = resource_types()
+    planned: list[tuple[EntryRequest, str, str]] = []
+    mapping: dict[str, str] = {}
+    targets: set[tuple[str, str]] = set()
+    for req in requests:
+        resource = req.resource
+        if (
+            resource is None
+            or req.if_match is not None
+            or req.if_none_match is not None
+            or req.if_modified_since is not None
+            or req.if_none_exist is not None
+        ):
+            return None
+        rtype = resource.get("resourceType")
+        if not isinstance(rtype, str) or rtype not in types:
+            return None
+        if req.method == "POST" and req.url == rtype:
+            res_id = new_id()
+        elif req.method == "PUT" and (m := _INSTANCE.match(req.url)) and m.group(1) == rtype:
+            res_id = m.group(2)
+            if resource.get("id") != res_id:
+                return None  # entry by entry says what is wrong
+        else:
+            return None
+        if (rtype, res_id) in targets:
+            return None
+        targets.add((rtype, res_id))
+        if req.full_url:
+            mapping[req.full_url] = f"{rtype}/{res_id}"
+        planned.append((req, rtype, res_id))
+    out: list[tuple[EntryRequest, dict[str, Any], str]] = []
+    for req, _, res_id in planned:
+        assert req.resource is not None
+        resource = _rewrite(req.resource, mapping, req.index)
+        if any(_CONDITIONAL_REF.match(ref) for ref in _references(resource)):
+            return None
+        _dangling(resource, req.index)
+        if req.method == "POST":
+            resource = {**resource, "id": res_id}
+        out.append((req, resource, res_id))
+    return out
+
+
+async def _bulk(
+    tx: StoreTx, plan: list[tuple[EntryRequest, dict[str, Any], str]]
+) -> dict[int, EntryResponse]:
+    """Write a Bundle of plain creates and updates in a few statements (:meth:`StoreTx.write_many`)."""
+    try:
+        written = await tx.write_many([(resource, res_id, req.method) for req, resource, res_id in plan])
+    except EntryInvalid as exc:
+        req = plan[exc.position][0]
+        error = _entry_error(exc, req)
+        assert error is not None
+        raise error from exc
+    answers: dict[int, EntryResponse] = {}
+    for (req, _, _), done in zip(plan, written, strict=True):
+        stored = done.stored
+        status = 201 if done.created else 200
+        what = "Created" if done.created else "Updated"
+        answers[req.index] = EntryResponse(
+            status,
+            stored.content,
+            stored.location,
+            stored.etag,
+            instant(stored.last_updated),
+            operation_outcome("information", "informational", f"{what} {stored.location}"),
+            (stored.res_type, stored.res_id),
+        )
+    return answers
+
+
+async def _retried(run: Callable[[], Awaitable[dict[int, EntryResponse]]]) -> dict[int, EntryResponse]:
+    """``run()``, again (up to :data:`RETRIES` times) when PostgreSQL chose it as a deadlock's victim:
+    it was rolled back whole, so running it again is safe; then 409, telling the client to retry."""
+    for attempt in range(RETRIES + 1):
+        try:
+            return await run()
+        except _ROLLED_BACK:
+            if attempt == RETRIES:
+                break
+            await asyncio.sleep(random.uniform(0.01, 0.05) * (attempt + 1))  # jitter
+    raise BundleError(
+        409,
+        "The transaction conflicted with concurrent writes to the same resources and was rolled back; "
+        "send it again",
+        expression="Bundle",
+    )
+
+
 async def _transaction(
     store: FhirStore, executor: EntryExecutor, requests: list[EntryRequest]
 ) -> dict[int, EntryResponse]:
     answers: dict[int, EntryResponse] = {}
+    plan = _plain_writes(requests)
     async with store.transaction() as tx:
+        if plan is not None:
+            return await _bulk(tx, plan)
         state = _Transaction(store, executor, tx, requests)
         await state.resolve_targets()
+        await tx.lock_existing(state.targets)
         answers.update(state.done)
         for req in sorted(state.requests, key=lambda r: (_ORDER[r.method], r.index)):
             if req.index in answers:
@@ -440,6 +603,11 @@ async def _batch(
                 state = _Transaction(store, executor, tx, [req])
                 ready = await state.rewrite(req) if req.method in ("POST", "PUT", "PATCH") else req
                 answers[req.index] = await executor.execute(tx, ready)
+        except _ROLLED_BACK:  # a deadlock's victim: this entry only, rolled back
+            conflict = BundleError(
+                409, f"Bundle.entry[{req.index}] conflicted with concurrent writes; send it again"
+            )
+            answers[req.index] = EntryResponse(conflict.status, outcome=conflict.outcome())
         except Exception as exc:
             error = exc if isinstance(exc, BundleError) else _entry_error(exc, req)
             if error is None:
@@ -475,7 +643,7 @@ async def process_bundle(
     known = tuple(b.rstrip("/") for b in (*bases, base) if b)
     requests = _requests(bundle, known)
     if kind == "transaction":
-        answers = await _transaction(store, executor, requests)
+        answers = await _retried(lambda: _transaction(store, executor, list(requests)))
     else:
         answers = await _batch(store, executor, requests)
     return {

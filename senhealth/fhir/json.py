@@ -28,11 +28,21 @@ from __future__ import annotations
 import json
 import re
 from decimal import Decimal
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
-__all__ = ["JSONDecodeError", "dumps", "dumps_checked", "dumps_text", "needs_exact", "parse"]
+__all__ = [
+    "ENVELOPE_HEADROOM",
+    "MAX_DEPTH",
+    "JSONDecodeError",
+    "NestedTooDeeply",
+    "dumps",
+    "dumps_checked",
+    "dumps_text",
+    "needs_exact",
+    "parse",
+]
 
 JSONDecodeError = json.JSONDecodeError  # orjson.JSONDecodeError is a subclass of it
 
@@ -98,9 +108,25 @@ def dumps_text(resource: Any) -> str:
     return orjson.dumps(resource, default=_default).decode()
 
 
+#: Levels of nesting kept free when a resource is stored, for the envelopes it is later answered in
+#: (``Bundle.entry[].resource``, ``Parameters.parameter[].resource``, a Bundle in a Bundle...).
+ENVELOPE_HEADROOM: Final = 16
+#: orjson writes at most 255 levels of nesting; a stored resource may use what the headroom leaves.
+MAX_DEPTH: Final = 255 - ENVELOPE_HEADROOM
+
+
+class NestedTooDeeply(ValueError):
+    """A resource nested deeper than :data:`MAX_DEPTH` JSON levels (it could not be answered)."""
+
+
 def dumps_checked(resource: Any) -> tuple[str, bool]:
     """:func:`dumps_text`, and whether a Decimal was written in exponent notation (``1e2``), which
-    PostgreSQL's ``jsonb`` would rewrite (as ``100``)."""
+    PostgreSQL's ``jsonb`` would rewrite (as ``100``).
+
+    Raises :class:`NestedTooDeeply` beyond :data:`MAX_DEPTH` levels: the resource is written inside
+    :data:`ENVELOPE_HEADROOM` list levels (sliced off again), so orjson's own depth limit checks the
+    depth at C speed, with room left for the Bundles it will be answered in.
+    """
     exponent = False
 
     def default(value: Any) -> Any:
@@ -112,4 +138,15 @@ def dumps_checked(resource: Any) -> tuple[str, bool]:
             return orjson.Fragment(text)
         raise TypeError(f"cannot serialise {type(value).__name__} as JSON")
 
-    return orjson.dumps(resource, default=default).decode(), exponent
+    wrapped: Any = resource
+    for _ in range(ENVELOPE_HEADROOM):
+        wrapped = [wrapped]
+    try:
+        text = orjson.dumps(wrapped, default=default).decode()
+    except orjson.JSONEncodeError as e:
+        if "ecursion" in str(e):
+            raise NestedTooDeeply(
+                f"the resource is nested too deeply: at most {MAX_DEPTH} levels of JSON objects and arrays"
+            ) from None
+        raise
+    return text[ENVELOPE_HEADROOM:-ENVELOPE_HEADROOM], exponent

@@ -429,3 +429,98 @@ def test_transaction_with_if_match_and_update_as_create(run_api: RunApi) -> None
         assert made["response"]["location"].endswith(f"/Patient/{new_id}/_history/1")
 
     run_api(scenario)
+
+
+@pytest.mark.parametrize("path", ["bulk", "entry-by-entry"])
+def test_plain_creates_and_updates_answer_alike_on_both_paths(run_api: RunApi, path: str) -> None:
+    """A transaction of plain POSTs and PUTs is written with the bulk statements; one with any other
+    entry (here a read) entry by entry. Both give the same answers: 201 for a create (a POST's body id
+    ignored) and for a PUT of a new id, 200 with the next version for a changed PUT, 200 with the same
+    version for an unchanged one; references rewritten; history records POST and PUT."""
+
+    async def scenario(c: httpx.AsyncClient) -> None:
+        ident = unique()
+        old = await create(c, patient(unique()))
+        same = await create(c, patient(unique()))
+        new_id = unique("put")
+        urn = "urn:uuid:7f1d9a3e-2b4c-4d5e-8f60-718293a4b5c6"
+        entries = [
+            entry("POST", "Patient", {**patient(ident), "id": "ignored"}, urn),
+            entry("PUT", f"Patient/{new_id}", {**patient(unique()), "id": new_id}),
+            entry("PUT", f"Patient/{old['id']}", {**patient(unique()), "id": old["id"], "gender": "male"}),
+            entry("PUT", f"Patient/{same['id']}", {k: v for k, v in same.items() if k != "meta"}),
+            entry("POST", "Observation", observation(urn)),
+        ]
+        if path == "entry-by-entry":
+            entries.append(entry("GET", f"Patient/{old['id']}"))
+        r = await post(c, bundle("transaction", *entries))
+        assert r.status_code == 200, r.text
+        got = r.json()["entry"]
+        statuses = [e["response"]["status"] for e in got[:5]]
+        assert statuses == ["201 Created", "201 Created", "200 OK", "200 OK", "201 Created"]
+        assert [e["response"]["etag"] for e in got[:5]] == ['W/"1"', 'W/"1"', 'W/"2"', 'W/"1"', 'W/"1"']
+        pid = got[0]["resource"]["id"]
+        assert pid != "ignored" and got[0]["response"]["location"].endswith(f"/Patient/{pid}/_history/1")
+        assert got[1]["resource"]["id"] == new_id
+        assert got[2]["resource"]["gender"] == "male" and got[2]["resource"]["meta"]["versionId"] == "2"
+        assert got[3]["resource"]["meta"]["versionId"] == "1"
+        assert got[4]["resource"]["subject"]["reference"] == f"Patient/{pid}"
+        assert (await c.get(f"/fhir/Patient/{pid}")).json()["identifier"] == patient(ident)["identifier"]
+        found = (await c.get("/fhir/Observation", params={"subject": f"Patient/{pid}"})).json()
+        assert found["total"] == 1
+        history = (await c.get(f"/fhir/Patient/{old['id']}/_history")).json()
+        assert [e["request"]["method"] for e in history["entry"]] == ["PUT", "POST"]
+        assert (await c.get(f"/fhir/Patient/{same['id']}/_history")).json()["total"] == 1
+        if path == "entry-by-entry":
+            assert got[5]["resource"]["gender"] == "male"  # the read sees the transaction's own write
+
+    run_api(scenario)
+
+
+def test_plain_transaction_with_an_invalid_entry_leaves_no_trace(run_api: RunApi) -> None:
+    async def scenario(c: httpx.AsyncClient) -> None:
+        ident = unique()
+        before = await count(c, "Patient")
+        body = bundle(
+            "transaction",
+            entry("POST", "Patient", patient(ident)),
+            entry("PUT", f"Patient/{unique('p')}", {"resourceType": "Patient", "id": "p1", "gender": 5}),
+        )
+        body["entry"][1]["request"]["url"] = "Patient/p1"
+        r = await post(c, body)
+        body_ = outcome(r, 400)
+        assert "Bundle.entry[1]" in diagnostics(body_), body_
+        assert await count(c, "Patient") == before
+
+    run_api(scenario)
+
+
+def test_transaction_reference_checks(run_api: RunApi) -> None:
+    """bdl-7 (a fullUrl once per Bundle) and references to a urn:uuid no entry has: 400, nothing written."""
+
+    async def scenario(c: httpx.AsyncClient) -> None:
+        before = await count(c, "Patient")
+        urn = "urn:uuid:0b6c2a3e-1d4f-4a5b-8c7d-9e0f1a2b3c4d"
+        twice = bundle(
+            "transaction",
+            entry("POST", "Patient", patient(unique()), urn),
+            entry("POST", "Patient", patient(unique()), urn),
+        )
+        r = await post(c, twice)
+        assert "not unique" in diagnostics(outcome(r, 400))
+        missing = "urn:uuid:1c7d3b4f-2e5a-4b6c-9d8e-0f1a2b3c4d5e"
+        for extra in ([], [entry("DELETE", f"Patient/{unique()}")]):  # bulk, then entry by entry
+            dangling = bundle(
+                "transaction",
+                entry("POST", "Patient", patient(unique())),
+                entry("POST", "Observation", observation(missing)),
+                *extra,
+            )
+            r = await post(c, dangling)
+            text = diagnostics(outcome(r, 400))
+            assert missing in text and "Bundle.entry[1]" in text, text
+        r = await post(c, bundle("batch", entry("POST", "Observation", observation(missing))))
+        assert r.status_code == 200 and r.json()["entry"][0]["response"]["status"].startswith("400")
+        assert await count(c, "Patient") == before
+
+    run_api(scenario)

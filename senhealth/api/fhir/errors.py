@@ -10,6 +10,8 @@ Everything that reaches a client as an error goes through :func:`install_error_h
 - the store's errors: any :class:`senhealth.core.errors.SenHealthError` that carries an HTTP status
   (attribute ``status`` or ``http_status``) keeps it; one without is a 500;
 - the search's :class:`~senhealth.fhir.search.query.errors.SearchError`: 400;
+- PostgreSQL rolling a transaction back to break a deadlock or a serialisation conflict: 409 with
+  ``Retry-After`` (nothing was written; the same request may succeed when sent again);
 - FastAPI's request validation (400), Starlette's routing errors (404 unknown path, 405 method);
 - anything else: logged, 500 with a generic OperationOutcome (no stack trace leaves the server).
 """
@@ -21,6 +23,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from psycopg import errors as pg_errors
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -120,6 +123,19 @@ async def _search_error(request: Request, exc: Exception) -> Response:
     return _respond(request, 400, outcome_of(exc))  # https://hl7.org/fhir/R4/search.html#errors
 
 
+async def _rolled_back(request: Request, exc: Exception) -> Response:
+    log.warning(
+        "transaction rolled back by PostgreSQL answering %s %s: %s", request.method, request.url.path, exc
+    )
+    outcome = operation_outcome(
+        "error",
+        "transient",
+        "The request conflicted with concurrent writes to the same resources and was rolled back: "
+        "nothing was written; send it again",
+    )
+    return _respond(request, 409, outcome, {"Retry-After": "1"})
+
+
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     issues = []
@@ -162,6 +178,12 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(FhirError, _fhir_error)
     app.add_exception_handler(SenHealthError, _senhealth_error)
     app.add_exception_handler(SearchError, _search_error)
+    for rolled_back in (
+        pg_errors.DeadlockDetected,
+        pg_errors.SerializationFailure,
+        pg_errors.TransactionRollback,
+    ):
+        app.add_exception_handler(rolled_back, _rolled_back)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)

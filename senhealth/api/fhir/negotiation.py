@@ -118,10 +118,18 @@ async def read_body(request: Request) -> bytes:
 
 
 def check_content_type(request: Request, allowed: frozenset[str] | None = None) -> str:
-    """The body's media type; 415 when it is not JSON (or not in ``allowed``). No header means JSON."""
-    mt = media_type(request.headers.get("content-type"))
-    if not mt:
+    """The body's media type; 415 when it is not JSON (or not in ``allowed``). No header means JSON; a
+    header that names no media type (``;;;``, blank) is refused: the client meant something else."""
+    header = request.headers.get("content-type")
+    if header is None:
         return "application/fhir+json"
+    mt = media_type(header)
+    if not mt:
+        raise FhirError(
+            415,
+            f"Content-Type {header[:60]!r} names no media type: send application/fhir+json",
+            code="not-supported",
+        )
     if allowed is not None and mt in allowed:
         return mt
     if _is_json(mt):

@@ -27,6 +27,7 @@ from senhealth.fhir.store.errors import (
     StoreError,
     VersionConflict,
 )
+from senhealth.fhir.store.load import EntryInvalid, Written
 from senhealth.fhir.store.model import HistoryPage, LoadReport, Rejected, Stored
 from senhealth.fhir.store.read import CONTENT_SQL, content_sql
 from senhealth.fhir.store.references import rewrite_references
@@ -36,6 +37,7 @@ from senhealth.fhir.store.write import content_from_text
 __all__ = [
     "CONTENT_SQL",
     "Conflict",
+    "EntryInvalid",
     "FhirStore",
     "Gone",
     "HistoryPage",
@@ -48,6 +50,7 @@ __all__ = [
     "StoreTx",
     "Stored",
     "VersionConflict",
+    "Written",
     "content_from_text",
     "content_sql",
     "rewrite_references",

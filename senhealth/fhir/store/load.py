@@ -37,16 +37,16 @@ from psycopg.rows import TupleRow
 
 from senhealth.core import db
 from senhealth.fhir.store.copy_rows import history_head, index_lines, resource_head
-from senhealth.fhir.store.errors import InvalidResource
+from senhealth.fhir.store.errors import InvalidResource, StoreError
 from senhealth.fhir.store.index_rows import COLUMNS
 from senhealth.fhir.store.meta import new_id, now, same_content
-from senhealth.fhir.store.model import LoadReport, Rejected
+from senhealth.fhir.store.model import LoadReport, Rejected, Stored
 from senhealth.fhir.store.write import Prepared, check, content_from_text, prepare, utc
 
 if TYPE_CHECKING:
     from senhealth.fhir.store.store import FhirStore
 
-__all__ = ["load"]
+__all__ = ["EntryInvalid", "Written", "load", "write_items"]
 
 _YIELD_EVERY = 1  # resources prepared between two turns of the event loop: the writer never waits long
 
@@ -64,7 +64,7 @@ _LOCK = (
     "ORDER BY l.res_type, l.res_id FOR UPDATE OF l"
 )
 _CURRENT = (
-    "SELECT l.res_type, l.res_id, r.last_updated, coalesce(r.content_raw, r.content::text) "
+    "SELECT l.res_type, l.res_id, r.last_updated, coalesce(r.content_raw, r.content::text), r.seq "
     "FROM fhir_locator l JOIN unnest(%s::text[], %s::text[]) AS u(t, i) ON l.res_type = u.t AND l.res_id = u.i "
     "JOIN fhir_resource r ON r.pkey = l.pkey AND r.rid = l.rid"
 )
@@ -110,6 +110,9 @@ class _Item:
     resource_line: str = ""
     history_line: str = ""
     index: dict[str, str] | None = None
+    position: int = 0  # in the caller's list (write_items)
+    seq: int = 0
+    created: bool = True  # False once found live in the database (a new version of it is written)
 
     def render(self, params: dict[tuple[str, str], int]) -> None:
         p = self.p
@@ -200,30 +203,46 @@ async def _produce(
 
 async def _lock_existing(
     conn: AsyncConnection[TupleRow], items: list[_Item]
-) -> tuple[dict[tuple[str, str], tuple[Any, ...]], dict[tuple[str, str], tuple[datetime, str]]]:
+) -> tuple[dict[tuple[str, str], tuple[Any, ...]], dict[tuple[str, str], tuple[datetime, str, int]]]:
     types = [it.p.res_type for it in items]
     ids = [it.p.res_id for it in items]
     cur = await conn.execute(_LOCK, (types, ids))
     locked = {(r[0], r[1]): r for r in await cur.fetchall()}
     cur = await conn.execute(_CURRENT, (types, ids))
-    current = {(r[0], r[1]): (utc(r[2]), r[3]) for r in await cur.fetchall()}
+    current = {(r[0], r[1]): (utc(r[2]), r[3], int(r[4])) for r in await cur.fetchall()}
     return locked, current
 
 
 async def _write_batch(
     store: FhirStore, items: list[_Item], params: dict[tuple[str, str], int], report: LoadReport
 ) -> None:
-    items.sort(key=lambda it: (it.p.res_type, it.p.res_id))
     async with db.transaction(store.pool) as conn:
-        keys = orjson.dumps([(it.p.res_type, it.p.res_id, it.rid, it.p.pkey) for it in items]).decode()
-        cur = await conn.execute(_LOCATORS, (keys,))
-        created = {(r[0], r[1]) for r in await cur.fetchall()}
-        report.created += len(created)
-        if len(created) < len(items):
-            existing = [it for it in items if (it.p.res_type, it.p.res_id) not in created]
-            items = await _update_existing(store, conn, existing, items, created, params, report)
-        if items:
-            await _copy(conn, items, report)
+        await _write_items(store, conn, items, params, report)
+
+
+async def _write_items(
+    store: FhirStore,
+    conn: AsyncConnection[TupleRow],
+    items: list[_Item],
+    params: dict[tuple[str, str], int],
+    report: LoadReport,
+    unchanged: dict[tuple[str, str], Stored] | None = None,
+) -> list[_Item]:
+    """Write ``items`` in ``conn``'s transaction; return those that made a new version (sorted).
+
+    ``unchanged`` receives the current version of each resource whose content was the same.
+    """
+    items.sort(key=lambda it: (it.p.res_type, it.p.res_id))
+    keys = orjson.dumps([(it.p.res_type, it.p.res_id, it.rid, it.p.pkey) for it in items]).decode()
+    cur = await conn.execute(_LOCATORS, (keys,))
+    created = {(r[0], r[1]) for r in await cur.fetchall()}
+    report.created += len(created)
+    if len(created) < len(items):
+        existing = [it for it in items if (it.p.res_type, it.p.res_id) not in created]
+        items = await _update_existing(store, conn, existing, items, created, params, report, unchanged)
+    if items:
+        await _copy(conn, items, report)
+    return items
 
 
 async def _update_existing(
@@ -234,6 +253,7 @@ async def _update_existing(
     created: set[tuple[str, str]],
     params: dict[tuple[str, str], int],
     report: LoadReport,
+    unchanged: dict[tuple[str, str], Stored] | None = None,
 ) -> list[_Item]:
     """Lock the resources that existed, drop the unchanged, give the others their next version."""
     locked, current = await _lock_existing(conn, existing)
@@ -246,8 +266,13 @@ async def _update_existing(
         key = (it.p.res_type, it.p.res_id)
         _, _, rid, pkey, version, deleted = locked[key]
         live = key in current and not deleted
-        if live and same_content(it.resource, content_from_text(current[key][1])):
+        if live and same_content(it.resource, content := content_from_text(current[key][1])):
             report.unchanged += 1
+            if unchanged is not None:
+                when_, _, seq = current[key]
+                unchanged[key] = Stored(
+                    key[0], key[1], int(version), when_, False, content, int(rid), seq, it.method
+                )
             continue
         when = it.p.last_updated
         if live and current[key][0] > when:
@@ -259,6 +284,7 @@ async def _update_existing(
             old_pkeys.append(pkey)
             old_rids.append(it.rid)
             report.updated += 1
+            it.created = False
         else:
             report.created += 1
         if pkey != it.p.pkey:
@@ -284,6 +310,8 @@ async def _update_existing(
 async def _copy(conn: AsyncConnection[TupleRow], items: list[_Item], report: LoadReport) -> None:
     cur = await conn.execute(_SEQS, (len(items),))
     seqs = [str(r[0]) for r in await cur.fetchall()]
+    for it, s in zip(items, seqs, strict=True):
+        it.seq = int(s)
     async with conn.cursor() as cursor:
         async with cursor.copy(_COPY_RESOURCE) as copy:
             await copy.write("".join([f"{it.resource_line}{s}\n" for it, s in zip(items, seqs, strict=True)]))
@@ -347,3 +375,74 @@ async def load(
     finally:
         report.seconds = time.perf_counter() - started
     return report
+
+
+class EntryInvalid(StoreError):
+    """:func:`write_items`: the resource at ``position`` is not valid (``cause``); nothing was written."""
+
+    code = "invalid"
+    status = 400
+
+    def __init__(self, position: int, cause: InvalidResource) -> None:
+        super().__init__(cause.message, cause.expression)
+        self.position = position
+        self.cause = cause
+
+    def outcome(self) -> dict[str, Any]:
+        return self.cause.outcome()
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """What :func:`write_items` did with one resource: ``created`` (a new resource, or one that was
+    deleted), ``changed`` (a new version) or neither (the same content: ``stored`` is the current)."""
+
+    stored: Stored
+    created: bool
+    changed: bool
+
+
+async def write_items(
+    store: FhirStore,
+    conn: AsyncConnection[TupleRow],
+    entries: list[tuple[dict[str, Any], str, str]],
+) -> list[Written]:
+    """Write ``(resource, id, method)`` entries (``POST``: a create with a new id; ``PUT``: update or
+    create) in ``conn``'s transaction, with the bulk path's statements (locator rows in one statement,
+    COPY for the rest); results in the entries' order.
+
+    A transaction Bundle of plain creates and updates (:mod:`senhealth.fhir.bundle`) is written this
+    way: the same rows, validation and versioning as entry by entry, in a handful of statements.
+    Raises :class:`EntryInvalid` for the first invalid resource before anything is written; the ids
+    must be distinct.
+    """
+    params = await store.param_ids()
+    when = now()
+    rids = await store.take_rids(conn, len(entries))
+    items: list[_Item] = []
+    for position, (resource, res_id, method) in enumerate(entries):
+        try:
+            rtype = check(resource)
+            p = prepare(resource, rtype, res_id, 1, when, store.base_urls)
+        except InvalidResource as e:
+            raise EntryInvalid(position, e) from None
+        item = _Item(resource, p, method, rids[position], position=position)
+        item.render(params)
+        items.append(item)
+    report = LoadReport()
+    unchanged: dict[tuple[str, str], Stored] = {}
+    written = await _write_items(store, conn, list(items), params, report, unchanged)
+    by_key = {(it.p.res_type, it.p.res_id): it for it in written}
+    out: list[Written] = []
+    for it in items:
+        key = (it.p.res_type, it.p.res_id)
+        done = by_key.get(key)
+        if done is None:
+            out.append(Written(unchanged[key], created=False, changed=False))
+            continue
+        p = done.p
+        stored = Stored(
+            p.res_type, p.res_id, p.version, p.last_updated, False, p.content, done.rid, done.seq, it.method
+        )
+        out.append(Written(stored, created=done.created, changed=True))
+    return out

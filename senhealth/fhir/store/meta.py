@@ -20,6 +20,8 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 from senhealth.fhir.json import dumps
 
 __all__ = ["instant", "new_id", "now", "same_content", "stamp"]
@@ -78,4 +80,7 @@ def same_content(new: dict[str, Any], old: dict[str, Any]) -> bool:
 
     Compared as JSON text with sorted keys, so ``1.50`` and ``1.5`` differ (their precision does).
     """
-    return dumps(_without_version(new), sort_keys=True) == dumps(_without_version(old), sort_keys=True)
+    try:
+        return dumps(_without_version(new), sort_keys=True) == dumps(_without_version(old), sort_keys=True)
+    except orjson.JSONEncodeError:  # nested past orjson's limit: not storable, prepare() says why
+        return False

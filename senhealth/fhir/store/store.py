@@ -27,7 +27,7 @@ import asyncio
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
@@ -38,6 +38,9 @@ from senhealth.fhir.store.errors import Conflict, InvalidResource, StoreError, V
 from senhealth.fhir.store.history import history as history_query
 from senhealth.fhir.store.meta import new_id, now, same_content
 from senhealth.fhir.store.model import HistoryPage, LoadReport, Stored
+
+if TYPE_CHECKING:
+    from senhealth.fhir.store.load import Written
 from senhealth.fhir.store.params import sync_params
 from senhealth.fhir.store.write import (
     Current,
@@ -57,6 +60,10 @@ _CLAIM = (
     "ON CONFLICT DO NOTHING RETURNING rid"
 )
 _DROP_PLACEHOLDER = "DELETE FROM fhir_locator WHERE res_type = %s AND res_id = %s AND version = 0"
+_LOCK_MANY = (
+    "SELECT 1 FROM fhir_locator l JOIN unnest(%s::text[], %s::text[]) AS u(t, i) "
+    "ON l.res_type = u.t AND l.res_id = u.i ORDER BY l.res_type, l.res_id FOR UPDATE OF l"
+)
 
 
 class FhirStore:
@@ -206,6 +213,23 @@ class StoreTx:
                 f"{res_type}/{res_id} is at version {current.version}, not {if_match}", current.version
             )
         return await write_delete(self.conn, res_type, res_id, current, now())
+
+    async def lock_existing(self, keys: Iterable[tuple[str, str]]) -> None:
+        """Lock the locator rows of the resources ``keys`` that exist, in one order (type, id).
+
+        A transaction that will write several resources calls this first: two such transactions then
+        queue on their first common resource instead of deadlocking on rows taken in opposite orders.
+        """
+        pairs = sorted(set(keys))
+        if pairs:
+            await self.conn.execute(_LOCK_MANY, ([t for t, _ in pairs], [i for _, i in pairs]))
+
+    async def write_many(self, entries: list[tuple[dict[str, Any], str, str]]) -> list[Written]:
+        """Write ``(resource, id, method)`` creates and updates with the bulk statements
+        (:func:`senhealth.fhir.store.load.write_items`); results in order."""
+        from senhealth.fhir.store.load import write_items
+
+        return await write_items(self.store, self.conn, entries)
 
     async def history(
         self,

@@ -35,7 +35,7 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
 
-from senhealth.fhir.json import dumps_checked, parse
+from senhealth.fhir.json import NestedTooDeeply, dumps_checked, parse
 from senhealth.fhir.search.extract import extract
 from senhealth.fhir.search.index import SearchIndex
 from senhealth.fhir.store.compartment import compartment_keys
@@ -114,7 +114,10 @@ def prepare(
     content = stamp(resource, res_id, version, when)
     index = extract(content, base_urls=base_urls)
     pkey, compartments = compartment_keys(res_type, res_id, index)
-    text, exponent = dumps_checked(content)
+    try:
+        text, exponent = dumps_checked(content)
+    except NestedTooDeeply as e:
+        raise InvalidResource(str(e), expression=res_type) from None
     if "\\u0000" in text and _NUL.search(text):
         raise InvalidResource("strings cannot contain the character U+0000", expression=res_type)
     raw = text if exponent else None  # jsonb would write 1e2 as 100: keep the exact text beside it

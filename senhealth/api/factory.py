@@ -19,6 +19,7 @@ from fastapi import FastAPI
 
 from senhealth.api.fhir import install_fhir_api
 from senhealth.api.fhir.errors import install_error_handlers
+from senhealth.api.fhir.fast_read import FastRead
 from senhealth.api.fhir.negotiation import DEFAULT_MAX_BODY
 from senhealth.api.fhir.responses import FhirResponse
 from senhealth.core import db
@@ -77,4 +78,5 @@ def create_app(
     app.state.capability_cache = {}
     install_error_handlers(app)
     install_fhir_api(app)
+    app.add_middleware(FastRead, store_of=app)
     return app

@@ -5,6 +5,7 @@ Spec: https://hl7.org/fhir/R4/http.html (#read #vread #create #update #delete #v
 
 from __future__ import annotations
 
+import json
 from email.utils import format_datetime, parsedate_to_datetime
 
 import httpx
@@ -288,5 +289,30 @@ def test_observation_in_patient_compartment(run_api: RunApi) -> None:
         pid = (await create(c, patient(unique())))["id"]
         obs = await create(c, observation(f"Patient/{pid}"))
         assert obs["subject"]["reference"] == f"Patient/{pid}"
+
+    run_api(scenario)
+
+
+def test_plain_read_answers_like_the_routed_read(run_api: RunApi) -> None:
+    """``GET /fhir/Type/id`` with no query and no conditions is answered before routing
+    (:mod:`senhealth.api.fhir.fast_read`); any query string takes the route. Both answer alike, and
+    everything the fast path does not handle still gets the route's answer."""
+
+    async def scenario(c: httpx.AsyncClient) -> None:
+        raw = json.dumps(observation("Patient/x", value=1.25)).replace("1.25", "1.50")
+        r = await c.post("/fhir/Observation", content=raw, headers=JSON_HEADERS)
+        path = f"/fhir/Observation/{r.json()['id']}"
+        fast = await c.get(path, headers={"Accept": "application/fhir+json"})
+        routed = await c.get(path, params={"_format": "json"})
+        assert fast.status_code == routed.status_code == 200
+        assert fast.content == routed.content and b'"value":1.50' in fast.content
+        for name in ("content-type", "etag", "last-modified", "content-location", "content-length"):
+            assert fast.headers[name] == routed.headers[name], name
+        outcome(await c.get(path, headers={"Accept": "application/fhir+xml"}), 406)
+        outcome(await c.get("/fhir/Observation/not-there"), 404)
+        outcome(await c.get("/fhir/Nonsense/x"), 404)
+        assert (await c.get(path, headers={"If-None-Match": fast.headers["etag"]})).status_code == 304
+        await c.delete(path)
+        outcome(await c.get(path), 410)
 
     run_api(scenario)

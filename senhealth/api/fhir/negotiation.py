@@ -24,6 +24,7 @@ from senhealth.fhir.json import JSONDecodeError, parse
 __all__ = [
     "DEFAULT_MAX_BODY",
     "JSON_TYPES",
+    "accepts_json",
     "check_accept",
     "media_type",
     "read_body",
@@ -58,7 +59,8 @@ def _is_json(mt: str) -> bool:
     return mt in JSON_TYPES or mt.endswith("+json")
 
 
-def _accepts_json(accept: str) -> bool:
+def accepts_json(accept: str) -> bool:
+    """Whether an ``Accept`` header allows a JSON answer (a media range with q > 0)."""
     for item in accept.split(","):
         parts = item.split(";")
         mt = parts[0].strip().lower()
@@ -85,7 +87,7 @@ async def check_accept(request: Request) -> None:
             raise FhirError(406, f"_format={fmt[:60]}: {_ONLY_JSON}", code="not-supported")
         return
     accept = request.headers.get("accept")
-    if accept and not _accepts_json(accept):
+    if accept and not accepts_json(accept):
         raise FhirError(406, f"Accept: {accept[:60]}: {_ONLY_JSON}", code="not-supported")
 
 

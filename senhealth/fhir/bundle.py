@@ -264,18 +264,20 @@ def _check_full_urls(requests: list[EntryRequest]) -> None:
         seen[req.full_url] = req
 
 
-def _rewrite(resource: dict[str, Any], mapping: dict[str, str], index: int) -> dict[str, Any]:
+def _rewrite(
+    resource: dict[str, Any], mapping: dict[str, str], index: int, unresolved: list[str] | None = None
+) -> dict[str, Any]:
     try:
-        return rewrite_references(resource, mapping)
+        return rewrite_references(resource, mapping, unresolved)
     except RecursionError:
         where = f"Bundle.entry[{index}].resource"
         raise BundleError(400, f"{where}: the resource is nested too deeply", expression=where) from None
 
 
-def _dangling(resource: dict[str, Any], index: int) -> None:
+def _dangling(references: list[str], index: int) -> None:
     """400 when a reference still names a ``urn:uuid:`` / ``urn:oid:`` after rewriting: no entry of
     the Bundle has that fullUrl, and nothing could ever resolve it."""
-    for ref in _references(resource):
+    for ref in references:
         if ref.startswith(_LOCAL_URN):
             where = f"Bundle.entry[{index}].resource"
             raise BundleError(
@@ -426,7 +428,7 @@ class _Transaction:
             self.mapping[ref] = f"{m.group(1)}/{ids[0]}"
         if pending:
             resource = _rewrite(resource, self.mapping, req.index)
-        _dangling(resource, req.index)
+        _dangling(_references(resource), req.index)
         return replace(req, resource=resource)
 
 
@@ -509,10 +511,11 @@ def _plain_writes(
     out: list[tuple[EntryRequest, dict[str, Any], str]] = []
     for req, _, res_id in planned:
         assert req.resource is not None
-        resource = _rewrite(req.resource, mapping, req.index)
-        if any(_CONDITIONAL_REF.match(ref) for ref in _references(resource)):
+        left: list[str] = []
+        resource = _rewrite(req.resource, mapping, req.index, left)
+        if any(_CONDITIONAL_REF.match(ref) for ref in left):
             return None
-        _dangling(resource, req.index)
+        _dangling(left, req.index)
         if req.method == "POST":
             resource = {**resource, "id": res_id}
         out.append((req, resource, res_id))

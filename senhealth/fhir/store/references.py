@@ -55,20 +55,22 @@ def _div(div: str, mapping: Mapping[str, str]) -> str:
     return _ATTR.sub(swap, div)
 
 
-def _walk(node: Any, mapping: Mapping[str, str]) -> Any:
+def _walk(node: Any, mapping: Mapping[str, str], unresolved: list[str] | None) -> Any:
     if isinstance(node, dict):
         changed: dict[str, Any] | None = None
         for key, value in node.items():
             if key == "reference" and isinstance(value, str):
                 new: Any = _target(value, mapping)
                 if new is None:
+                    if unresolved is not None:
+                        unresolved.append(value)
                     continue
             elif key == "div" and isinstance(value, str) and ("href" in value or "src" in value):
                 new = _div(value, mapping)
                 if new == value:
                     continue
             elif isinstance(value, dict | list):
-                new = _walk(value, mapping)
+                new = _walk(value, mapping, unresolved)
                 if new is value:
                     continue
             else:
@@ -81,7 +83,7 @@ def _walk(node: Any, mapping: Mapping[str, str]) -> Any:
         out: list[Any] | None = None
         for i, item in enumerate(node):
             if isinstance(item, dict | list):
-                new_item = _walk(item, mapping)
+                new_item = _walk(item, mapping, unresolved)
                 if new_item is not item:
                     if out is None:
                         out = list(node)
@@ -90,9 +92,12 @@ def _walk(node: Any, mapping: Mapping[str, str]) -> Any:
     return node
 
 
-def rewrite_references(resource: dict[str, Any], mapping: Mapping[str, str]) -> dict[str, Any]:
-    """``resource`` with its references to keys of ``mapping`` replaced by the values (see above)."""
-    if not mapping:
+def rewrite_references(
+    resource: dict[str, Any], mapping: Mapping[str, str], unresolved: list[str] | None = None
+) -> dict[str, Any]:
+    """``resource`` with its references to keys of ``mapping`` replaced by the values (see above);
+    ``unresolved``, when given, receives every ``reference`` left as it was (in the same walk)."""
+    if not mapping and unresolved is None:
         return resource
-    result: dict[str, Any] = _walk(resource, mapping)
+    result: dict[str, Any] = _walk(resource, mapping, unresolved)
     return result

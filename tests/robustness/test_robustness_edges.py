@@ -76,3 +76,32 @@ def test_a_search_with_many_clauses_is_answered_quickly(robust_server: ServerPro
                 "SELECT pg_cancel_backend(pid) FROM pg_stat_activity "
                 "WHERE datname = current_database() AND application_name = 'senhealth' AND state = 'active'"
             )
+
+
+def test_lost_database_sessions_are_answered_503_then_recover(robust_server: ServerProcess) -> None:
+    """Every session of the server's pool is ended under it (as a PostgreSQL restart would): the
+    requests that meet a dead connection are answered 503 with ``Retry-After`` and an OperationOutcome
+    (not 500), the pool replaces the connections, and the same request then succeeds."""
+    with httpx.Client(base_url=robust_server.fhir, timeout=30) as c:
+        created = c.post(
+            "/Patient", content=dumps(patient(f"lost-{uuid.uuid4().hex[:8]}")), headers=JSON_HEADERS
+        )
+        assert created.status_code == 201, created.text
+        path = f"/Patient/{created.json()['id']}?_format=json"  # through the routes (no fast path retry)
+        assert c.get(path).status_code == 200
+        with psycopg.connect(robust_server.database_url, autocommit=True) as conn:
+            ended = conn.execute(
+                "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND application_name = 'senhealth' "
+                "AND pid <> pg_backend_pid()) t"
+            ).fetchone()
+        assert ended is not None and ended[0] >= 1
+        statuses = []
+        for _ in range(25):
+            r = c.get(path)
+            statuses.append(r.status_code)
+            if r.status_code == 503:
+                assert r.headers["retry-after"] and r.json()["resourceType"] == "OperationOutcome"
+            if r.status_code == 200:
+                break
+        assert statuses[0] == 503 and statuses[-1] == 200 and set(statuses) <= {200, 503}, statuses

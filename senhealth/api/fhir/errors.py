@@ -12,6 +12,9 @@ Everything that reaches a client as an error goes through :func:`install_error_h
 - the search's :class:`~senhealth.fhir.search.query.errors.SearchError`: 400;
 - PostgreSQL rolling a transaction back to break a deadlock or a serialisation conflict: 409 with
   ``Retry-After`` (nothing was written; the same request may succeed when sent again);
+- a statement stopped by ``statement_timeout``: 400 ``too-costly`` (narrow the request);
+- the database unreachable for a moment (a restart, ``pg_terminate_backend``, a full pool): 503 with
+  ``Retry-After``;
 - FastAPI's request validation (400), Starlette's routing errors (404 unknown path, 405 method);
 - anything else: logged, 500 with a generic OperationOutcome (no stack trace leaves the server).
 """
@@ -23,7 +26,9 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from psycopg import OperationalError
 from psycopg import errors as pg_errors
+from psycopg_pool import PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -136,6 +141,25 @@ async def _rolled_back(request: Request, exc: Exception) -> Response:
     return _respond(request, 409, outcome, {"Retry-After": "1"})
 
 
+async def _unavailable(request: Request, exc: Exception) -> Response:
+    log.warning("database unavailable answering %s %s: %s", request.method, request.url.path, exc)
+    outcome = operation_outcome(
+        "error", "transient", "The database is not reachable at the moment; send the request again shortly"
+    )
+    return _respond(request, 503, outcome, {"Retry-After": "5"})
+
+
+async def _too_costly(request: Request, exc: Exception) -> Response:
+    log.warning("statement cancelled answering %s %s: %s", request.method, request.url.path, exc)
+    outcome = operation_outcome(
+        "error",
+        "too-costly",
+        "The request ran longer than this server allows and was stopped: narrow it (more selective "
+        "search parameters, a smaller _count, fewer _include) and send it again",
+    )
+    return _respond(request, 400, outcome)
+
+
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     issues = []
@@ -184,6 +208,9 @@ def install_error_handlers(app: FastAPI) -> None:
         pg_errors.TransactionRollback,
     ):
         app.add_exception_handler(rolled_back, _rolled_back)
+    app.add_exception_handler(pg_errors.QueryCanceled, _too_costly)  # statement_timeout
+    for unavailable in (OperationalError, PoolTimeout):  # connection lost, server restarting, pool empty
+        app.add_exception_handler(unavailable, _unavailable)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)

@@ -13,7 +13,7 @@ that answers the plain case itself, with the same store call and the same respon
   ``Accept`` that allows JSON (or none), a known resource type and a valid id;
 - the resource exists and is not deleted.
 
-Everything else (errors, 404 / 410, conditional reads, ``_summary``, ``_format``, ``_pretty``, every
+Everything else (errors of any kind, 404 / 410, conditional reads, ``_summary``, ``_format``, ``_pretty``, every
 other path and method) goes on to the application unchanged, which then answers exactly as before:
 the fast path never produces an error of its own. Written by hand because no library offers a
 "pre-route" for one hot endpoint; the code is small and ``tests/api/test_api_crud.py`` checks that
@@ -33,7 +33,7 @@ from senhealth.api.fhir.negotiation import accepts_json
 from senhealth.api.fhir.responses import FHIR_JSON
 from senhealth.fhir.json import dumps
 from senhealth.fhir.search.request import resource_types
-from senhealth.fhir.store import FhirStore, StoreError
+from senhealth.fhir.store import FhirStore
 
 __all__ = ["FastRead"]
 
@@ -60,7 +60,7 @@ class FastRead:
         store: FhirStore = self.store_of.state.fhir_store
         try:
             stored = await store.read(m.group(1), m.group(2))
-        except StoreError:  # 404, 410...: the route answers with its OperationOutcome
+        except Exception:  # 404, 410, a lost connection...: the route answers them
             await self.app(scope, receive, send)
             return
         assert stored.content is not None

@@ -50,6 +50,11 @@ class Settings(BaseSettings):
         le=256,
         description="Hash partitions of each FHIR table, fixed when the store's migration first runs.",
     )
+    search_timeout_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="Seconds a search statement may run before PostgreSQL stops it (0: no limit).",
+    )
 
 
 @cache

@@ -34,9 +34,9 @@ from robustness_support import JSON_HEADERS, dumps, fresh_database, observation,
 SECONDS = int(os.environ.get("SENHEALTH_FUZZ_SECONDS", "60"))
 EXAMPLES = int(os.environ.get("SENHEALTH_FUZZ_EXAMPLES", "25"))
 SEED = os.environ.get("SENHEALTH_FUZZ_SEED", "20261125")
-# NUL bytes in generated strings stay off until the server answers a NUL in a search value with a
-# 400 (today a 500: see the nul-in-search-* cases of bad_input_corpus.json); turn it on then.
-ALLOW_NUL = False
+# NUL bytes in generated strings: on (a NUL in a search value is a 400 since the nul-in-search-* cases
+# of bad_input_corpus.json were fixed).
+ALLOW_NUL = True
 
 TYPES = ("Patient", "Observation", "Encounter", "Condition", "Organization", "Practitioner")
 IDS = ("rb-p1", "rb-p2", "rb-o1", "rb-e1", "rb-c1", "rb-org1")

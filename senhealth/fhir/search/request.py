@@ -50,7 +50,10 @@ from senhealth.fhir.search.query.values import (
 
 __all__ = [
     "DEFAULT_COUNT",
+    "MAX_CLAUSES",
     "MAX_COUNT",
+    "MAX_INCLUDES",
+    "MAX_VALUES",
     "Chain",
     "CompositeQuery",
     "Condition",
@@ -75,6 +78,12 @@ __all__ = [
 
 DEFAULT_COUNT = 20
 MAX_COUNT = 1000
+#: At most this many search conditions (parameter occurrences, AND-ed) in one search.
+MAX_CLAUSES = 50
+#: At most this many comma-separated alternatives (OR-ed) in one parameter occurrence.
+MAX_VALUES = 100
+#: At most this many ``_include`` and ``_revinclude`` parameters together.
+MAX_INCLUDES = 50
 
 #: Modifiers each parameter type accepts (§3.1.1.5); a reference also takes a resource type.
 MODIFIERS: dict[str, frozenset[str]] = {
@@ -293,7 +302,7 @@ class _Parser:
     ) -> Condition | None:
         if mod is not None or chained:
             raise SearchError("_list takes no modifier and cannot be chained", expr)
-        ids = [unescape(v) for v in split_escaped(value, ",") if v]
+        ids = [unescape(v) for v in _alternatives(value, expr)]
         if any(i.startswith("$") for i in ids):
             raise SearchError("functional lists ($current-...) are not supported", expr, code="not-supported")
         if not ids:
@@ -357,7 +366,7 @@ class _Parser:
             if value not in ("true", "false"):
                 raise SearchError(":missing takes true or false", expr)
             return Condition(info.code, ptype, types, mod, missing=value == "true")
-        raws = [v for v in split_escaped(value, ",") if v]
+        raws = _alternatives(value, expr)
         if not raws:
             return None  # an empty value is ignored
         values = tuple(
@@ -420,6 +429,29 @@ class _Parser:
         return keys
 
 
+def _alternatives(value: str, expr: str) -> list[str]:
+    """The non-empty comma-separated alternatives of a value; at most :data:`MAX_VALUES`."""
+    raws = [v for v in split_escaped(value, ",") if v]
+    if len(raws) > MAX_VALUES:
+        raise SearchError(
+            f"too many search parameter values: {len(raws)} alternatives in one parameter, at most"
+            f" {MAX_VALUES} are allowed",
+            expr,
+            code="too-costly",
+        )
+    return raws
+
+
+def _check_nul(params: list[tuple[str, str]]) -> None:
+    """PostgreSQL text cannot hold U+0000, and no FHIR value contains it: reject it before anything."""
+    for name, value in params:
+        if "\x00" in name:
+            shown = name.replace("\x00", "\\u0000")
+            raise SearchError(f"the parameter name {shown!r} contains the character U+0000 (NUL)", shown)
+        if "\x00" in value:
+            raise SearchError(f"the value of {name} contains the character U+0000 (NUL)", name)
+
+
 def _types(res_type: str | None, params: list[tuple[str, str]], parser: _Parser) -> tuple[str, ...]:
     if res_type is not None:
         if res_type not in resource_types():
@@ -460,10 +492,12 @@ def parse_search(
     ``handling=strict``. ``base_urls`` are this server's bases: an absolute reference under one of them
     searches the local resource. Raises :class:`SearchError`.
     """
+    _check_nul(params)
     parser = _Parser(strict, tuple(b.rstrip("/") for b in base_urls))
     types = _types(res_type, params, parser)
     req = SearchRequest(res_type, types, strict=strict)
     clauses: list[Condition] = []
+    seen: set[Condition] = set()
     includes: list[Include] = []
     revincludes: list[Include] = []
     kept: list[tuple[str, str]] = []
@@ -504,12 +538,27 @@ def parse_search(
         elif base in ("_include", "_revinclude"):
             inc = parser.include(name, value)
             if inc is not None:
+                if len(includes) + len(revincludes) >= MAX_INCLUDES:
+                    raise SearchError(
+                        f"too many search parameters: at most {MAX_INCLUDES} _include and _revinclude"
+                        " are allowed",
+                        name,
+                        code="too-costly",
+                    )
                 (revincludes if base == "_revinclude" else includes).append(inc)
         elif base in UNSUPPORTED:
             parser.unknown(f"{base} is not supported", name)
         else:
             cond = parser.condition(types, name, value, name)
-            if cond is not None:
+            if cond is not None and cond not in seen:  # a repeated condition adds nothing to an AND
+                seen.add(cond)
+                if len(clauses) >= MAX_CLAUSES:
+                    raise SearchError(
+                        f"too many search parameters: at most {MAX_CLAUSES} search conditions (AND-ed"
+                        " parameters) are allowed in one search",
+                        name,
+                        code="too-costly",
+                    )
                 clauses.append(cond)
     req.clauses = tuple(clauses)
     req.includes = tuple(includes)

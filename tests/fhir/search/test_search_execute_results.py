@@ -7,6 +7,8 @@ Spec: https://hl7.org/fhir/R4/search.html (§3.1.1.5.4 includes, §3.1.1.5.5 sor
 
 from __future__ import annotations
 
+from unittest import mock
+
 import pytest
 from test_search_execute_data import (  # noqa: F401  (fixtures)
     SearchDb,
@@ -18,6 +20,7 @@ from test_search_execute_data import (  # noqa: F401  (fixtures)
     search_http_fixture,
 )
 
+from senhealth.fhir.search import execute
 from senhealth.fhir.search.execute import SearchResult
 from senhealth.fhir.search.request import SearchError
 
@@ -86,8 +89,12 @@ def test_chain(search_db: SearchDb, query: str, expected: set[str], res_type: st
         ("_has:List:item:status=current", obs(1, 6), "Observation"),
     ],
 )
-def test_has(search_db: SearchDb, query: str, expected: set[str], res_type: str) -> None:
-    assert bare(search_db.search(query, res_type)) == expected
+@pytest.mark.parametrize("probe", [False, True], ids=["collected", "probed"])
+def test_has(search_db: SearchDb, query: str, expected: set[str], res_type: str, probe: bool) -> None:
+    """Both shapes of a top-level ``_has``: its matches collected (few), or probed per resource in page
+    order (many: forced here by a threshold of one match)."""
+    with mock.patch.multiple(execute, PROBE_MIN=1 if probe else execute.PROBE_MIN, PROBE_FACTOR=0):
+        assert bare(search_db.search(query, res_type)) == expected
 
 
 # --- _include / _revinclude -----------------------------------------------------------------------------
@@ -349,9 +356,10 @@ def test_tampered_cursor_values(search_db: SearchDb) -> None:
 def test_totals(search_db: SearchDb) -> None:
     assert search_db.search("_count=2&_total=accurate").total == 10
     first = search_db.search("_count=2")
-    assert first.total == 10  # the default counts on the first page
+    assert first.total is None  # the default gives only a free total: this first page is full
+    assert search_db.search("status=final").total == 7  # ... and this one holds every match
     later = search_db.search([("_count", "2"), ("_cursor", first.next_cursor or "")])
-    assert later.total is None  # ... and not on later pages
+    assert later.total is None  # ... and none on later pages
     assert (
         search_db.search(
             [("_count", "2"), ("_total", "accurate"), ("_cursor", first.next_cursor or "")]

@@ -66,6 +66,7 @@ def test_index_tables_join_on_partition_and_row_and_lead_with_param_id() -> None
             ("date", "ge2020"),
             ("subject:Patient.name", "an"),
             ("_has:DiagnosticReport:result:status", "final"),
+            ("_has:DiagnosticReport:result:_id", "dr-1"),
         ],
     )
     query = text(build_page(request, IDS, limit=21, now=NOW)[0].query)
@@ -74,7 +75,10 @@ def test_index_tables_join_on_partition_and_row_and_lead_with_param_id() -> None
             rf'"{alias}"\.pkey = "\w+"\.pkey AND "{alias}"\.rid = "\w+"\.rid AND "{alias}"\."param_id" =',
             query,
         )
-    assert '"o' in query and 'ON "o' in query  # the _has join is on (pkey, rid) too
+    # _has on an index condition tests the reference row's own (pkey, rid): no fhir_resource row needed
+    assert re.search(r'"i\d+"\.pkey = "h\d+"\.pkey AND "i\d+"\.rid = "h\d+"\.rid', query)
+    # ... one on _id reads the other resource's row, joined on (pkey, rid) too
+    assert query.count("JOIN fhir_resource") == 2  # that one, and the page's content
     assert re.search(
         r'JOIN fhir_resource "o\d+" ON "o\d+"\.pkey = "h\d+"\.pkey AND "o\d+"\.rid = "h\d+"\.rid', query
     )

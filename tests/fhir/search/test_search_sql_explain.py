@@ -15,6 +15,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -24,6 +25,7 @@ from psycopg.conninfo import make_conninfo
 
 from senhealth.core.db import create_pool
 from senhealth.core.migrate import migrate
+from senhealth.fhir.search import execute
 from senhealth.fhir.search.request import parse_search
 from senhealth.fhir.search.sql import (
     ParamIds,
@@ -275,3 +277,64 @@ def test_estimates(explained: Explained) -> None:
         assert conn.execute(capped.query, capped.params).fetchone() == (100,)
         exact = build_count(request, explained.ids)
         assert conn.execute(exact.query, exact.params).fetchone() == (300,)
+
+
+def test_has_on_a_common_value_probes_in_page_order(explained: Explained) -> None:
+    """Every patient has a 2339-0 Observation: probed per patient while walking ``_id``, the page stops
+    at its 21st row instead of collecting (and sorting) every match."""
+    request = parse_search("Patient", [("_has:Observation:patient:code", "2339-0")])
+    stmt, _ = build_page(request, explained.ids, limit=21, probes={0})
+    plan = explained.plan(stmt)
+    show("_has, probed", plan)
+    assert "fhir_resource_p0_res_type_res_id_idx" in plan and "SubPlan" in plan and "Sort" not in plan
+    assert "idx_reference_p0_param_id_target_id_target_type_rid_idx" in plan
+
+
+def test_has_reads_no_resource_row_of_the_other_type(explained: Explained) -> None:
+    request = parse_search(
+        "Patient", [("_has:Observation:patient:value-quantity", "199|http://unitsofmeasure.org|mg/dL")]
+    )
+    stmt, _ = build_page(request, explained.ids, limit=21)
+    plan = explained.plan(stmt)
+    show("_has, collected", plan)
+    no_seq_scan_of_index_tables(plan)
+    assert plan.count("on fhir_resource_p0") == 2  # the Patient (r) and its content (f), no Observation
+
+
+def test_has_shape_follows_the_number_of_matches(explained: Explained) -> None:
+    """300 patients: a ``_has`` with at least max(PROBE_MIN, sqrt(64 * 300)) = 200 matches is probed."""
+
+    async def main() -> list[frozenset[int]]:
+        async with await psycopg.AsyncConnection.connect(explained.url, autocommit=True) as conn:
+            out = []
+            for params in (
+                [("_has:Observation:patient:code", "2339-0")],  # 300 Observations
+                [("_has:Observation:patient:value-quantity", "199|http://unitsofmeasure.org|mg/dL")],
+                [("gender", "male"), ("_has:Observation:patient:code", "2339-0"), ("_sort", "-_id")],
+                [("_has:Observation:patient:code", "2339-0"), ("_sort", "birthdate")],  # not an index walk
+                [("_has:Observation:patient:code", "2339-0"), ("_count", "5")],
+            ):
+                request = parse_search("Patient", params)  # type: ignore[arg-type]
+                out.append(await execute._probes(conn, request, explained.ids, None, datetime.now(UTC)))
+            return out
+
+    assert asyncio.run(main()) == [
+        frozenset({0}),
+        frozenset(),
+        frozenset({1}),
+        frozenset(),
+        frozenset({0}),
+    ]
+
+
+def test_fifty_conditions_plan_quickly(explained: Explained) -> None:
+    """50 AND-ed conditions: 8 semi-joins, 42 fenced probes; planning stays far below a second."""
+    request = parse_search("Patient", [("name", f"x{i}") for i in range(50)])
+    stmt, _ = build_page(request, explained.ids, limit=21)
+    with psycopg.connect(explained.url, autocommit=True) as conn:
+        rows = conn.execute(sql.SQL("EXPLAIN (ANALYZE, SUMMARY) ") + stmt.query, stmt.params).fetchall()
+    plan = "\n".join(r[0] for r in rows)
+    show("50 conditions", plan)
+    planning = float(plan.split("Planning Time: ")[1].split()[0])
+    execution = float(plan.split("Execution Time: ")[1].split()[0])
+    assert planning < 500 and execution < 1500, plan

@@ -28,6 +28,7 @@ from senhealth.fhir.search.query.errors import SearchError
 
 __all__ = [
     "DEFAULT_NEAR_KM",
+    "MAX_EXPONENT",
     "PREFIXES",
     "CompositeQuery",
     "DateQuery",
@@ -49,6 +50,12 @@ PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
 
 #: ``near`` without a distance searches this radius (the spec leaves it to the server).
 DEFAULT_NEAR_KM = 5
+
+#: A number (number, quantity, composite parts) may have no digit beyond ``10^MAX_EXPONENT`` nor below
+#: ``10^-MAX_EXPONENT``: ``1e1000`` and ``1e-1000`` are searchable, ``1e1001`` and ``1e-1001`` are not.
+#: PostgreSQL's numeric holds 131,072 digits before the point and 16,383 after; this bound keeps every
+#: value the predicates derive (the precision range, ``ap``'s 10 %, UCUM's canonical factors) far inside.
+MAX_EXPONENT = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,11 +196,25 @@ def _prefixed(raw: str, expr: str) -> tuple[str, str]:
 
 def _decimal(text: str, expr: str) -> Decimal:
     if _NUMBER.fullmatch(text) is None:
-        raise SearchError(f"{text!r} is not a number", expr)
+        raise SearchError(f"{_shown(text)!r} is not a number", expr)
     try:
-        return Decimal(text)
+        value = Decimal(text)
     except InvalidOperation as exc:  # pragma: no cover - the regex admits only valid decimals
-        raise SearchError(f"{text!r} is not a number", expr) from exc
+        raise SearchError(f"{_shown(text)!r} is not a number", expr) from exc
+    exponent = value.as_tuple().exponent
+    assert isinstance(exponent, int)  # finite: the regex admits no NaN or Infinity
+    if value.adjusted() > MAX_EXPONENT or exponent < -MAX_EXPONENT:
+        raise SearchError(
+            f"number {_shown(text)} is out of range: a search number has no digit beyond 1e{MAX_EXPONENT}"
+            f" or below 1e-{MAX_EXPONENT}",
+            expr,
+        )
+    return value
+
+
+def _shown(text: str, limit: int = 40) -> str:
+    """``text`` cut for an error message."""
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def precision_range(value: Decimal) -> tuple[Decimal, Decimal]:

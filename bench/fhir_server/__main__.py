@@ -179,7 +179,7 @@ def read_section(r: ReadResult, resources: int, load: str, workers: int, url: st
 
 
 def search_section(mixes: list[MixResult], resources: int, load: str, workers: int, url: str) -> list[str]:
-    header = ["shape", "mean total"]
+    header = ["shape", "mean matches (page of 20)"]
     for m in mixes:
         header += [f"c={m.concurrency} p50", f"c={m.concurrency} p95"]
     header += ["errors"]
@@ -206,7 +206,7 @@ def search_section(mixes: list[MixResult], resources: int, load: str, workers: i
         *_context(load, workers, url),
         "",
         f"{mixes[0].shapes[0].queries} queries of each shape per concurrency level, parameters drawn "
-        "from the data, shuffled together; first pages (`_count` 20, exact total). Latency from the "
+        "from the data, shuffled together; first pages (`_count` 20, the default total: none beyond the page). Latency from the "
         "client (Python asyncio, keep-alive).",
         "",
         *table(header, rows, "l" + "r" * (len(header) - 1)),

@@ -29,8 +29,18 @@ def serve_command(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Server processes. One is enough to try it; in production two per CPU core, so that "
+            "a process busy validating a large Bundle never leaves a core idle.",
+        ),
+    ] = 1,
 ) -> None:
     """Run the FHIR server (API at /fhir, docs at /docs) on the configured or embedded database."""
+    import os
+
     import uvicorn
 
     from senhealth.core.config import get_settings
@@ -47,7 +57,18 @@ def serve_command(
         err.print(
             f"Máy chủ FHIR / FHIR server: http://{host}:{port}/fhir  (API docs: http://{host}:{port}/docs)"
         )
-        uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
+        if workers == 1:
+            uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
+        else:  # each process builds its own app from the environment
+            os.environ["SENHEALTH_DATABASE_URL"] = url
+            uvicorn.run(
+                "senhealth.api:create_app",
+                factory=True,
+                host=host,
+                port=port,
+                log_level=log_level,
+                workers=workers,
+            )
 
 
 def _read_items(path: Path) -> Iterator[Any]:

@@ -274,7 +274,7 @@ def main() -> None:
         help="comma list of ingest, read, search; load: only load the province (with --keep-database)",
     )
     ap.add_argument("--resources", type=int, default=200_000, help="province size for read and search")
-    ap.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    ap.add_argument("--workers", type=int, default=4, help="uvicorn worker processes (two per core)")
     ap.add_argument("--ingest-concurrency", type=int, default=4)
     ap.add_argument("--skip-bulk", action="store_true", help="ingest: leave out the bulk-path comparison")
     ap.add_argument("--read-connections", type=int, default=32)

@@ -191,3 +191,14 @@ def test_cursor_mismatch(fingerprint: str, kinds: tuple[str, ...], why: str) -> 
     with pytest.raises(SearchError) as info:
         decode_cursor(token, fingerprint, kinds)
     assert why in info.value.message and info.value.expression == "_cursor"
+
+
+def test_a_probed_has_fences_its_inner_condition_too() -> None:
+    """Walking the page order, ``_has`` is a per-row test, and so is its inner value condition: each
+    reference row is checked with one index lookup on its ``(pkey, rid)``. Joined instead, PostgreSQL
+    scanned the whole E78.5 range for every reference row when it took that range for one row."""
+    request = parse_search("Patient", [("_has:Condition:patient:code", "http://x|E78.5")])
+    probed, _ = build_page(request, IDS, limit=21, probes={0})
+    joined, _ = build_page(request, IDS, limit=21)
+    assert probed.query.as_string(None).count(" OFFSET 0)") == 2
+    assert joined.query.as_string(None).count(" OFFSET 0)") == 0

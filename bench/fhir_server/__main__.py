@@ -274,8 +274,14 @@ def main() -> None:
         help="comma list of ingest, read, search; load: only load the province (with --keep-database)",
     )
     ap.add_argument("--resources", type=int, default=200_000, help="province size for read and search")
-    ap.add_argument("--workers", type=int, default=4, help="uvicorn worker processes (two per core)")
-    ap.add_argument("--ingest-concurrency", type=int, default=4)
+    ap.add_argument("--workers", type=int, default=2, help="uvicorn worker processes for reads and searches")
+    ap.add_argument(
+        "--ingest-workers",
+        type=int,
+        default=4,
+        help="uvicorn worker processes for the ingest (two per core: a worker validating a Bundle holds its core)",
+    )
+    ap.add_argument("--ingest-concurrency", type=int, default=8)
     ap.add_argument("--skip-bulk", action="store_true", help="ingest: leave out the bulk-path comparison")
     ap.add_argument("--read-connections", type=int, default=32)
     ap.add_argument("--read-duration", type=float, default=20)
@@ -311,10 +317,10 @@ def main() -> None:
     if "ingest" in parts:
         load = load_average()
         print(f"ingest over HTTP (load average {load}) ...", file=sys.stderr)
-        rows = http_ingest(args.workers, args.ingest_concurrency)
+        rows = http_ingest(args.ingest_workers, args.ingest_concurrency)
         if not args.skip_bulk:
             rows.append(bulk_ingest())
-        sections.append(ingest_section(rows, load, args.workers, admin_url()))
+        sections.append(ingest_section(rows, load, args.ingest_workers, admin_url()))
         print("\n".join(sections[-1]))
         save()
 

@@ -306,6 +306,8 @@ PROBE_FACTOR = 64
 PROBE_MIN = 200
 _TYPE_ROWS_TTL_S = 600.0
 _type_rows_cache: dict[tuple[str, str], tuple[float, float]] = {}
+# (dsn, count statement, its parameters) -> (when, whether the _has value has "many" matches)
+_many_cache: dict[tuple[str, str, str], tuple[float, bool]] = {}
 
 
 def _walkable(request: SearchRequest) -> bool:
@@ -349,8 +351,18 @@ async def _probes(
     out: set[int] = set()
     for n in found:
         stmt = build_has_count(request.clauses[n], request.types, ids, cap=cap, now=now)
-        counted = await _rows(conn, stmt)
-        if int(counted[0][0]) >= cap:
+        key = (conn.info.dsn, stmt.query.as_string(conn), repr(sorted(stmt.params.items())))
+        hit = _many_cache.get(key)
+        stamp = time.monotonic()
+        if hit is not None and stamp - hit[0] < _TYPE_ROWS_TTL_S:
+            many = hit[1]
+        else:  # how common a value is changes slowly: the capped count is kept for a few minutes
+            counted = await _rows(conn, stmt)
+            many = int(counted[0][0]) >= cap
+            if len(_many_cache) > 10_000:
+                _many_cache.clear()
+            _many_cache[key] = (stamp, many)
+        if many:
             out.add(n)
     return frozenset(out)
 

@@ -310,6 +310,13 @@ _type_rows_cache: dict[tuple[str, str], tuple[float, float]] = {}
 _many_cache: dict[tuple[str, str, str], tuple[float, bool]] = {}
 
 
+def _database_key(conn: AsyncConnection[TupleRow]) -> str:
+    """Which database ``conn`` is on, for the caches below (``conn.info.dsn`` costs ~0.2 ms: libpq
+    rebuilds the whole connection string)."""
+    pg = conn.pgconn
+    return f"{(pg.host or b'').decode()}:{(pg.port or b'').decode()}/{(pg.db or b'').decode()}"
+
+
 def _walkable(request: SearchRequest) -> bool:
     """Whether the page order is an index walk of one type (``_id`` or ``_lastUpdated`` first)."""
     return len(request.types) == 1 and (not request.sort or request.sort[0].param in ("_id", "_lastUpdated"))
@@ -317,7 +324,7 @@ def _walkable(request: SearchRequest) -> bool:
 
 async def _type_rows(conn: AsyncConnection[TupleRow], res_type: str) -> float:
     """The planner's estimate of the number of resources of ``res_type`` (cached for a few minutes)."""
-    key = (conn.info.dsn, res_type)
+    key = (_database_key(conn), res_type)
     hit = _type_rows_cache.get(key)
     now = time.monotonic()
     if hit is not None and now - hit[0] < _TYPE_ROWS_TTL_S:
@@ -351,7 +358,7 @@ async def _probes(
     out: set[int] = set()
     for n in found:
         stmt = build_has_count(request.clauses[n], request.types, ids, cap=cap, now=now)
-        key = (conn.info.dsn, stmt.query.as_string(conn), repr(sorted(stmt.params.items())))
+        key = (_database_key(conn), stmt.query.as_string(conn), repr(sorted(stmt.params.items())))
         hit = _many_cache.get(key)
         stamp = time.monotonic()
         if hit is not None and stamp - hit[0] < _TYPE_ROWS_TTL_S:

@@ -73,6 +73,7 @@ __all__ = [
     "SUBSETTED",
     "Row",
     "SearchResult",
+    "clear_caches",
     "search",
     "subset",
 ]
@@ -308,6 +309,13 @@ _TYPE_ROWS_TTL_S = 600.0
 _type_rows_cache: dict[tuple[str, str], tuple[float, float]] = {}
 # (dsn, count statement, its parameters) -> (when, whether the _has value has "many" matches)
 _many_cache: dict[tuple[str, str, str], tuple[float, bool]] = {}
+
+
+def clear_caches() -> None:
+    """Forget the planner row counts and the ``_has`` decisions kept for a few minutes (tests that
+    rebuild a database under the same name call this)."""
+    _type_rows_cache.clear()
+    _many_cache.clear()
 
 
 def _database_key(conn: AsyncConnection[TupleRow]) -> str:

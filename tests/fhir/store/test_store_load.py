@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -40,9 +39,7 @@ def test_load_all_synthea(run_store: Any, sql: Any) -> None:
     unique = {(r["resourceType"], r["id"]): r for r in resources}  # the last of each: what is stored
 
     async def go(store: FhirStore) -> tuple[LoadReport, dict[tuple[str, str], int]]:
-        t0 = time.perf_counter()
         report = await store.load(resources, progress=lambda r: reports.append(r.total))
-        assert time.perf_counter() - t0 < 60
         # every resource readable through the API (a sample: all are checked in SQL below)
         for (rtype, rid_), r in list(unique.items())[::97]:
             stored = await store.read(rtype, rid_)

@@ -38,6 +38,7 @@ import random
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any, Final, Protocol
 from urllib.parse import urlsplit
@@ -45,6 +46,7 @@ from urllib.parse import urlsplit
 from psycopg import errors as pg_errors
 
 from senhealth.core.errors import SenHealthError, operation_outcome
+from senhealth.fhir.access import NO_AUDIT, AccessEvent, audit_sink, current_principal
 from senhealth.fhir.search.request import resource_types
 from senhealth.fhir.store import EntryInvalid, FhirStore, StoreTx, rewrite_references
 from senhealth.fhir.store.meta import instant, new_id
@@ -524,7 +526,7 @@ def _plain_writes(
 
 async def _bulk(
     tx: StoreTx, plan: list[tuple[EntryRequest, dict[str, Any], str]]
-) -> dict[int, EntryResponse]:
+) -> tuple[dict[int, EntryResponse], set[str]]:
     """Write a Bundle of plain creates and updates in a few statements (:meth:`StoreTx.write_many`)."""
     try:
         written = await tx.write_many([(resource, res_id, req.method) for req, resource, res_id in plan])
@@ -534,6 +536,7 @@ async def _bulk(
         assert error is not None
         raise error from exc
     answers: dict[int, EntryResponse] = {}
+    patients = {done.stored.pkey for done in written}
     for (req, _, _), done in zip(plan, written, strict=True):
         stored = done.stored
         status = 201 if done.created else 200
@@ -547,7 +550,7 @@ async def _bulk(
             operation_outcome("information", "informational", f"{what} {stored.location}"),
             (stored.res_type, stored.res_id),
         )
-    return answers
+    return answers, patients
 
 
 async def _retried(run: Callable[[], Awaitable[dict[int, EntryResponse]]]) -> dict[int, EntryResponse]:
@@ -568,6 +571,26 @@ async def _retried(run: Callable[[], Awaitable[dict[int, EntryResponse]]]) -> di
     )
 
 
+async def _audit(tx: StoreTx, kind: str, answers: dict[int, EntryResponse], patients: set[str]) -> None:
+    """One audit event for the Bundle, in its transaction (nothing when no sink is installed)."""
+    sink = audit_sink()
+    if sink is NO_AUDIT:
+        return
+    for answer in answers.values():
+        if answer.target is not None and answer.target[0] == "Patient":
+            patients.add(answer.target[1])
+    event = AccessEvent(
+        when=datetime.now(UTC),
+        principal=current_principal().get(),
+        action="operation",
+        res_type=None,
+        query=kind,
+        patients=sorted(p for p in patients if p),
+        details={"entries": len(answers)},
+    )
+    await sink.record(tx.conn, event)
+
+
 async def _transaction(
     store: FhirStore, executor: EntryExecutor, requests: list[EntryRequest]
 ) -> dict[int, EntryResponse]:
@@ -575,7 +598,9 @@ async def _transaction(
     plan = _plain_writes(requests)
     async with store.transaction() as tx:
         if plan is not None:
-            return await _bulk(tx, plan)
+            answers, patients = await _bulk(tx, plan)
+            await _audit(tx, "transaction", answers, patients)
+            return answers
         state = _Transaction(store, executor, tx, requests)
         await state.resolve_targets()
         await tx.lock_existing(state.targets)
@@ -593,6 +618,7 @@ async def _transaction(
                 if error is None:
                     raise
                 raise error from exc
+        await _audit(tx, "transaction", answers, set())
     return answers
 
 
@@ -606,6 +632,7 @@ async def _batch(
                 state = _Transaction(store, executor, tx, [req])
                 ready = await state.rewrite(req) if req.method in ("POST", "PUT", "PATCH") else req
                 answers[req.index] = await executor.execute(tx, ready)
+                await _audit(tx, "batch", {req.index: answers[req.index]}, set())
         except _ROLLED_BACK:  # a deadlock's victim: this entry only, rolled back
             conflict = BundleError(
                 409, f"Bundle.entry[{req.index}] conflicted with concurrent writes; send it again"

@@ -28,6 +28,7 @@ from typing import Any, Final
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from senhealth.api.fhir.auditing import record_access
 from senhealth.api.fhir.context import FHIR_PREFIX, base_url, version_headers
 from senhealth.api.fhir.negotiation import accepts_json
 from senhealth.api.fhir.responses import FHIR_JSON
@@ -60,7 +61,8 @@ class FastRead:
         store: FhirStore = self.store_of.state.fhir_store
         try:
             stored = await store.read(m.group(1), m.group(2))
-        except Exception:  # 404, 410, a lost connection...: the route answers them
+            await record_access(scope, store, "read", m.group(1), m.group(2), patients=[stored.pkey])
+        except Exception:  # 404, 410, a lost connection, the audit not written...: the route answers them
             await self.app(scope, receive, send)
             return
         assert stored.content is not None

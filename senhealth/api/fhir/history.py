@@ -17,6 +17,7 @@ from typing import Any, Final
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from senhealth.api.fhir.auditing import record_access
 from senhealth.api.fhir.bundles import history_bundle
 from senhealth.api.fhir.context import apply_subset, base_url, get_store, prefer, respond, subset_params
 from senhealth.api.fhir.errors import FhirError
@@ -96,6 +97,9 @@ async def _history(request: Request, res_type: str | None, res_id: str | None, p
         res_type, res_id, since=since, at=at, count=count, cursor=params.get("_cursor")
     )
     own = [(k, v) for k, v in params.multi_items() if k != "_cursor"]
+    await record_access(
+        request.scope, store, "history", res_type, res_id, patients=[s.pkey for s in page.entries]
+    )
 
     def shape(resource: dict[str, Any]) -> dict[str, Any]:
         return apply_subset(resource, wanted)

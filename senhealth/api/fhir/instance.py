@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from senhealth.api.fhir.auditing import auditing, record_access
 from senhealth.api.fhir.context import get_store, if_match, read_response, result_response
 from senhealth.api.fhir.errors import FhirError
 from senhealth.api.fhir.interactions import Interactions, Result, check_id, check_type, parse_version
@@ -36,6 +37,7 @@ from senhealth.api.fhir.openapi import (
 )
 from senhealth.api.fhir.operations import run_operation
 from senhealth.api.fhir.responses import FhirResponse
+from senhealth.fhir.access import Action
 from senhealth.fhir.patch import patch_format
 
 __all__ = ["instance_router", "write"]
@@ -44,11 +46,27 @@ __all__ = ["instance_router", "write"]
 router = APIRouter(tags=["instance"])
 
 
+_WRITES: dict[str, Action] = {"POST": "create", "PUT": "update", "PATCH": "update", "DELETE": "delete"}
+
+
 async def write(request: Request, action: Callable[[Interactions], Awaitable[Result]]) -> Result:
-    """Run one write interaction in its own store transaction."""
+    """Run one write interaction in its own store transaction (its audit record in the same one)."""
     store = get_store(request)
     async with store.transaction() as tx:
-        return await action(Interactions(store, tx))
+        result = await action(Interactions(store, tx))
+        if auditing():
+            stored = result.stored
+            await record_access(
+                request.scope,
+                store,
+                _WRITES.get(request.method, "update"),
+                stored.res_type if stored is not None else None,
+                stored.res_id if stored is not None else None,
+                conn=tx.conn,
+                patients=[stored.pkey] if stored is not None else (),
+                status=result.status,
+            )
+        return result
 
 
 @router.get(
@@ -66,7 +84,9 @@ async def vread(request: Request, res_type: TypeParam, res_id: IdParam, vid: Vid
     version = parse_version(vid)
     if version < 1:
         raise FhirError(404, f"{res_type}/{res_id} has no version {vid[:70]!r}")
-    stored = await get_store(request).vread(res_type, res_id, version)
+    store = get_store(request)
+    stored = await store.vread(res_type, res_id, version)
+    await record_access(request.scope, store, "read", res_type, res_id, patients=[stored.pkey])
     return read_response(request, stored)
 
 
@@ -84,7 +104,9 @@ async def read(request: Request, res_type: TypeParam, res_id: IdParam) -> Respon
         return await run_operation(request, "type", res_type, None, res_id)
     check_type(res_type)
     check_id(res_id)
-    stored = await get_store(request).read(res_type, res_id)
+    store = get_store(request)
+    stored = await store.read(res_type, res_id)
+    await record_access(request.scope, store, "read", res_type, res_id, patients=[stored.pkey])
     return read_response(request, stored)
 
 

@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from senhealth.api.fhir.auditing import auditing, record_access
 from senhealth.api.fhir.bundles import searchset_bundle
 from senhealth.api.fhir.context import base_url, get_store, prefer, respond
 from senhealth.api.fhir.errors import FhirError
@@ -68,6 +69,17 @@ async def run_search(
     param_ids = await store.param_ids()
     async with transaction(store.pool) as conn:
         result = await search(conn, parsed, param_ids, compartment=compartment)
+        if auditing():
+            rows = [*result.matches, *result.included]
+            await record_access(
+                request.scope,
+                store,
+                "search",
+                res_type,
+                compartment[1] if compartment else None,
+                conn=conn,
+                patients=[row.pkey for row in rows],
+            )
     bundle = searchset_bundle(
         base_url(request), path, parsed.params, result, include_entries=parsed.summary != "count"
     )

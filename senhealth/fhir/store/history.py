@@ -33,7 +33,7 @@ MAX_COUNT = 1000
 
 _COLUMNS = (
     "h.res_type, h.res_id, h.version, h.last_updated, h.deleted, "
-    "coalesce(h.content_raw, h.content::text), h.rid, h.seq, h.method"
+    "coalesce(h.content_raw, h.content::text), h.rid, h.seq, h.method, h.pkey"
 )
 _CURRENT_AT = (
     "h.last_updated <= %(at)s AND NOT EXISTS (SELECT 1 FROM fhir_history n WHERE n.pkey = h.pkey "
@@ -57,9 +57,11 @@ def decode_cursor(cursor: str) -> int:
 
 
 def _entry(row: tuple[Any, ...]) -> Stored:
-    rtype, rid_, version, when, deleted, text, rid, seq, method = row
+    rtype, rid_, version, when, deleted, text, rid, seq, method, pkey = row
     content = None if deleted or text is None else content_from_text(text)
-    return Stored(rtype, rid_, int(version), utc(when), bool(deleted), content, int(rid), int(seq), method)
+    return Stored(
+        rtype, rid_, int(version), utc(when), bool(deleted), content, int(rid), int(seq), method, pkey
+    )
 
 
 async def history(

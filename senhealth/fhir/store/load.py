@@ -271,7 +271,7 @@ async def _update_existing(
             if unchanged is not None:
                 when_, _, seq = current[key]
                 unchanged[key] = Stored(
-                    key[0], key[1], int(version), when_, False, content, int(rid), seq, it.method
+                    key[0], key[1], int(version), when_, False, content, int(rid), seq, it.method, str(pkey)
                 )
             continue
         when = it.p.last_updated
@@ -442,7 +442,16 @@ async def write_items(
             continue
         p = done.p
         stored = Stored(
-            p.res_type, p.res_id, p.version, p.last_updated, False, p.content, done.rid, done.seq, it.method
+            p.res_type,
+            p.res_id,
+            p.version,
+            p.last_updated,
+            False,
+            p.content,
+            done.rid,
+            done.seq,
+            it.method,
+            p.pkey,
         )
         out.append(Written(stored, created=done.created, changed=True))
     return out

@@ -21,7 +21,8 @@ class Stored:
     ``content`` is the resource with ``id``, ``meta.versionId`` and ``meta.lastUpdated`` set (``None``
     for a delete); treat it as read-only (it may share nested objects with the dict that was written).
     ``method`` is how the version was made (``POST``, ``PUT``, ``PATCH``, ``DELETE``), filled for
-    history entries and for the result of a write.
+    history entries and for the result of a write. ``pkey`` (the id of the first Patient whose
+    compartment holds the resource; ``""`` when none) is filled by reads and writes, for the audit.
     """
 
     res_type: str
@@ -33,6 +34,7 @@ class Stored:
     rid: int
     seq: int
     method: str | None = None
+    pkey: str = ""  # the patient compartment key (the first patient it belongs to; "" for none)
 
     @property
     def etag(self) -> str:

@@ -29,13 +29,13 @@ def content_sql(alias: str = "r") -> str:
 CONTENT_SQL = content_sql("r")
 
 _READ = (
-    "SELECT l.rid, l.version, l.deleted, r.seq, r.last_updated, coalesce(r.content_raw, r.content::text) "
-    "FROM fhir_locator l LEFT JOIN fhir_resource r ON r.pkey = l.pkey AND r.rid = l.rid "
+    "SELECT l.rid, l.version, l.deleted, r.seq, r.last_updated, coalesce(r.content_raw, r.content::text), "
+    "l.pkey FROM fhir_locator l LEFT JOIN fhir_resource r ON r.pkey = l.pkey AND r.rid = l.rid "
     "WHERE l.res_type = %s AND l.res_id = %s"
 )
 _VREAD = (
     "SELECT h.rid, h.version, h.deleted, h.seq, h.last_updated, coalesce(h.content_raw, h.content::text), "
-    "h.method FROM fhir_locator l JOIN fhir_history h ON h.pkey = l.pkey AND h.rid = l.rid "
+    "h.method, h.pkey FROM fhir_locator l JOIN fhir_history h ON h.pkey = l.pkey AND h.rid = l.rid "
     "AND h.version = %s WHERE l.res_type = %s AND l.res_id = %s"
 )
 
@@ -49,7 +49,18 @@ async def read(conn: AsyncConnection[TupleRow], res_type: str, res_id: str) -> S
     rid, version, deleted = int(row[0]), int(row[1]), bool(row[2])
     if deleted or row[5] is None:
         return await vread(conn, res_type, res_id, version)  # raises Gone with the delete
-    return Stored(res_type, res_id, version, utc(row[4]), False, content_from_text(row[5]), rid, int(row[3]))
+    return Stored(
+        res_type,
+        res_id,
+        version,
+        utc(row[4]),
+        False,
+        content_from_text(row[5]),
+        rid,
+        int(row[3]),
+        None,
+        row[6],
+    )
 
 
 async def vread(conn: AsyncConnection[TupleRow], res_type: str, res_id: str, version: int) -> Stored:
@@ -61,6 +72,6 @@ async def vread(conn: AsyncConnection[TupleRow], res_type: str, res_id: str, ver
         raise NotFound(f"{res_type}/{res_id}/_history/{version} is not known")
     rid, deleted, seq, when = int(row[0]), bool(row[2]), int(row[3]), utc(row[4])
     if deleted:
-        stored = Stored(res_type, res_id, version, when, True, None, rid, seq, "DELETE")
+        stored = Stored(res_type, res_id, version, when, True, None, rid, seq, "DELETE", row[7])
         raise Gone(f"{res_type}/{res_id} was deleted (version {version})", stored)
-    return Stored(res_type, res_id, version, when, False, content_from_text(row[5]), rid, seq, row[6])
+    return Stored(res_type, res_id, version, when, False, content_from_text(row[5]), rid, seq, row[6], row[7])

@@ -180,6 +180,8 @@ class Current:
             content_from_text(self.text),
             self.rid,
             self.seq,
+            None,
+            self.pkey,
         )
 
 
@@ -242,7 +244,9 @@ async def insert_version(
     cur = await conn.execute(statement, params)
     row = await cur.fetchone()
     assert row is not None
-    return Stored(p.res_type, p.res_id, p.version, p.last_updated, False, p.content, rid, int(row[0]), method)
+    return Stored(
+        p.res_type, p.res_id, p.version, p.last_updated, False, p.content, rid, int(row[0]), method, p.pkey
+    )
 
 
 async def write_delete(
@@ -267,4 +271,6 @@ async def write_delete(
     cur = await conn.execute(delete_statement(), params)
     row = await cur.fetchone()
     assert row is not None
-    return Stored(res_type, res_id, version, when, True, None, current.rid, int(row[0]), "DELETE")
+    return Stored(
+        res_type, res_id, version, when, True, None, current.rid, int(row[0]), "DELETE", current.pkey
+    )

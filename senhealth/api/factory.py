@@ -12,12 +12,13 @@ interactive docs at ``/docs``.
 from __future__ import annotations
 
 import gc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import FastAPI
 
+from senhealth.api.authn import Authenticate, Authentication
 from senhealth.api.fhir import install_fhir_api
 from senhealth.api.fhir.errors import install_error_handlers
 from senhealth.api.fhir.fast_read import FastRead
@@ -25,6 +26,7 @@ from senhealth.api.fhir.negotiation import DEFAULT_MAX_BODY
 from senhealth.api.fhir.responses import FhirResponse
 from senhealth.core import db
 from senhealth.core.config import Settings, get_settings
+from senhealth.fhir.access import Principal
 from senhealth.fhir.operations import register_core_operations
 from senhealth.fhir.store import FhirStore
 
@@ -61,11 +63,14 @@ def create_app(
     *,
     max_body_bytes: int = DEFAULT_MAX_BODY,
     base_urls: tuple[str, ...] = (),
+    authenticate: Authenticate | None = None,
 ) -> FastAPI:
     """The Sen Health API application.
 
     ``max_body_bytes`` bounds request bodies (413 beyond); ``base_urls`` are the public base URLs of
-    the FHIR endpoint (absolute references under them count as local).
+    the FHIR endpoint (absolute references under them count as local); ``authenticate`` turns a
+    request's headers into its principal (:mod:`senhealth.api.authn`). When the settings require sign-in
+    (production) and no ``authenticate`` is given, every FHIR request is refused with 401: fail closed.
     """
     cfg = settings or get_settings()
     register_core_operations()
@@ -99,4 +104,10 @@ def create_app(
     install_error_handlers(app)
     install_fhir_api(app)
     app.add_middleware(FastRead, store_of=app)
+    if authenticate is not None or cfg.requires_auth:
+        app.add_middleware(Authentication, authenticate=authenticate or _nobody, required=cfg.requires_auth)
     return app
+
+
+async def _nobody(headers: Mapping[str, str]) -> Principal | None:
+    return None

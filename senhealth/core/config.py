@@ -10,14 +10,17 @@ from __future__ import annotations
 import os
 from functools import cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings", "get_settings"]
 
 
 ROOT_DATA_DIR = Path("/var/lib/senhealth")
+# Values found in examples and tutorials: never accepted as a production key.
+_DEVELOPMENT_KEYS = frozenset({"change-me", "changeme", "secret", "development", "dev"})
 
 
 def _default_data_dir() -> Path:
@@ -55,6 +58,48 @@ class Settings(BaseSettings):
         ge=0,
         description="Seconds a search statement may run before PostgreSQL stops it (0: no limit).",
     )
+    environment: Literal["development", "production"] = Field(
+        default="development",
+        description="development: secrets may be generated on the fly and sign-in may be off; production: "
+        "a secret key is required and every FHIR request needs a bearer token.",
+    )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Key for sessions, CSRF tokens and secrets at rest (32+ characters). Required in "
+        "production; in development a random one is kept under the data directory.",
+    )
+    auth_required: bool | None = Field(
+        default=None,
+        description="Whether FHIR requests need a bearer token (default: yes in production, no in development).",
+    )
+    issuer_url: str | None = Field(
+        default=None,
+        description="This server's public base URL, as the OAuth issuer (default: from each request).",
+    )
+    facility_networks: list[str] = Field(
+        default_factory=list,
+        description="CIDR blocks of facility networks: sign-in from elsewhere needs two-factor.",
+    )
+
+    @model_validator(mode="after")
+    def _production_needs_secrets(self) -> Settings:
+        if self.environment == "production":
+            key = self.secret_key.get_secret_value() if self.secret_key is not None else ""
+            if len(key) < 32 or key in _DEVELOPMENT_KEYS:
+                raise ValueError(
+                    "SENHEALTH_SECRET_KEY must be set to a random value of at least 32 characters in "
+                    "production (for example: python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+                )
+            if self.auth_required is False:
+                raise ValueError("SENHEALTH_AUTH_REQUIRED cannot be false in production")
+        return self
+
+    @property
+    def requires_auth(self) -> bool:
+        """Whether FHIR requests need a bearer token."""
+        if self.auth_required is not None:
+            return self.auth_required
+        return self.environment == "production"
 
 
 @cache

@@ -13,10 +13,12 @@ The core knows only these shapes:
 - :class:`Principal`: the caller, as the REST layer authenticated it (a user with roles and a facility,
   a patient, a system client), with the granted SMART scopes and, for a patient-context token, the
   patient id;
-- :class:`AccessPolicy`: ``check(principal, action)`` says whether an interaction may run at all
-  (type-level: ``read Observation``, ``search Patient``...) and ``filter(principal, ...)`` whether one
-  resource may be seen. A denied read answers like an unknown resource (404), so that a denial never
-  reveals that the resource exists;
+- :class:`AccessPolicy`: ``check(principal, action, type)`` says whether an interaction may run at all
+  (type-level: ``read Observation``, ``search Patient``...; refused with 403), and
+  ``restriction(principal, action)`` which patients' data it may touch (:class:`Restriction`, applied
+  by the search engine in SQL, and to reads, includes and history). A read of a resource outside the
+  restriction answers exactly like an unknown resource (404), so that a denial never reveals that the
+  resource exists;
 - :class:`AuditSink`: ``record(conn, event)`` writes one :class:`AccessEvent` in the caller's
   transaction (a failed write leaves no audit row, a committed one always has its row).
 
@@ -43,6 +45,7 @@ __all__ = [
     "Action",
     "AuditSink",
     "Principal",
+    "Restriction",
     "access_policy",
     "audit_sink",
     "current_principal",
@@ -79,6 +82,22 @@ class Principal:
 
 
 @dataclass(frozen=True, slots=True)
+class Restriction:
+    """The patient data a principal may see, as the search engine applies it in SQL.
+
+    A resource is visible when it belongs to no patient's compartment (an Organization, a
+    Practitioner: its partition key is ``""``), or its patient is one of ``patients``, or its patient
+    has a care relationship with one of ``facilities``: an Encounter whose ``serviceProvider``, an
+    EpisodeOfCare whose ``managingOrganization``, or the Patient's ``managingOrganization`` /
+    ``generalPractitioner`` is that Organization. ``Restriction()`` shows no patient data at all.
+    The policy returns ``None`` for "no restriction".
+    """
+
+    patients: frozenset[str] = frozenset()
+    facilities: tuple[str, ...] = ()  # Organization ids
+
+
+@dataclass(frozen=True, slots=True)
 class AccessEvent:
     """One access to record (BALP: who, what, when, outcome, and the patients it concerned)."""
 
@@ -102,8 +121,8 @@ class AccessPolicy(Protocol):
         """Whether ``action`` on ``res_type`` (None: system level) may run at all."""
         ...
 
-    def allows(self, principal: Principal | None, action: Action, resource: dict[str, Any]) -> bool:
-        """Whether this one resource may be seen (read, returned by a search, included) or changed."""
+    def restriction(self, principal: Principal | None, action: Action) -> Restriction | None:
+        """Which patients' data ``action`` may touch (None: no restriction)."""
         ...
 
 
@@ -117,8 +136,8 @@ class _Open:
     def check(self, principal: Principal | None, action: Action, res_type: str | None) -> bool:
         return True
 
-    def allows(self, principal: Principal | None, action: Action, resource: dict[str, Any]) -> bool:
-        return True
+    def restriction(self, principal: Principal | None, action: Action) -> Restriction | None:
+        return None
 
 
 class _NoAudit:

@@ -29,6 +29,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from senhealth.api.fhir.auditing import record_access
+from senhealth.api.fhir.authz import authorize, can_see, hide
 from senhealth.api.fhir.context import FHIR_PREFIX, base_url, version_headers
 from senhealth.api.fhir.negotiation import accepts_json
 from senhealth.api.fhir.responses import FHIR_JSON
@@ -60,9 +61,12 @@ class FastRead:
             return
         store: FhirStore = self.store_of.state.fhir_store
         try:
+            restriction = authorize("read", m.group(1))
             stored = await store.read(m.group(1), m.group(2))
+            if not await can_see(store, restriction, stored.pkey):
+                raise hide(m.group(1), m.group(2))
             await record_access(scope, store, "read", m.group(1), m.group(2), patients=[stored.pkey])
-        except Exception:  # 404, 410, a lost connection, the audit not written...: the route answers them
+        except Exception:  # 403, 404, 410, a lost connection, the audit not written...: the route answers
             await self.app(scope, receive, send)
             return
         assert stored.content is not None

@@ -9,7 +9,6 @@ link (an opaque ``_cursor``; see :mod:`senhealth.fhir.store.history`).
 
 from __future__ import annotations
 
-import contextlib
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -18,6 +17,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from senhealth.api.fhir.auditing import record_access
+from senhealth.api.fhir.authz import authorize, can_see, hide
 from senhealth.api.fhir.bundles import history_bundle
 from senhealth.api.fhir.context import apply_subset, base_url, get_store, prefer, respond, subset_params
 from senhealth.api.fhir.errors import FhirError
@@ -25,7 +25,8 @@ from senhealth.api.fhir.headers import parse_instant
 from senhealth.api.fhir.interactions import check_id, check_type
 from senhealth.api.fhir.openapi import IdParam, TypeParam, errors, query
 from senhealth.api.fhir.responses import FhirResponse
-from senhealth.fhir.store import Gone
+from senhealth.fhir.search.execute import visible_pkeys
+from senhealth.fhir.store import Gone, HistoryPage
 from senhealth.fhir.store.history import MAX_COUNT
 
 __all__ = ["history_router", "parse_at"]
@@ -90,12 +91,23 @@ async def _history(request: Request, res_type: str | None, res_id: str | None, p
     count = _count(request)
     wanted = subset_params(request)
     store = get_store(request)
+    restriction = authorize("history", res_type)
     if res_type is not None and res_id is not None:
-        with contextlib.suppress(Gone):  # a deleted resource still has its history; an unknown one is 404
-            await store.read(res_type, res_id)
+        try:  # a deleted resource still has its history; an unknown one is 404
+            pkey = (await store.read(res_type, res_id)).pkey
+        except Gone as gone:
+            pkey = gone.stored.pkey
+        if not await can_see(store, restriction, pkey):
+            raise hide(res_type, res_id)
     page = await store.history(
         res_type, res_id, since=since, at=at, count=count, cursor=params.get("_cursor")
     )
+    if restriction is not None and page.entries:  # type and system history: only what may be seen
+        async with store.pool.connection() as conn:
+            seen = await visible_pkeys(
+                conn, restriction, [s.pkey for s in page.entries], await store.param_ids()
+            )
+        page = HistoryPage([s for s in page.entries if s.pkey in seen], page.next_cursor, None)
     own = [(k, v) for k, v in params.multi_items() if k != "_cursor"]
     await record_access(
         request.scope, store, "history", res_type, res_id, patients=[s.pkey for s in page.entries]

@@ -20,6 +20,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from senhealth.api.fhir.auditing import auditing, record_access
+from senhealth.api.fhir.authz import authorize, can_see, hide
 from senhealth.api.fhir.context import get_store, if_match, read_response, result_response
 from senhealth.api.fhir.errors import FhirError
 from senhealth.api.fhir.interactions import Interactions, Result, check_id, check_type, parse_version
@@ -37,8 +38,9 @@ from senhealth.api.fhir.openapi import (
 )
 from senhealth.api.fhir.operations import run_operation
 from senhealth.api.fhir.responses import FhirResponse
-from senhealth.fhir.access import Action
+from senhealth.fhir.access import Action, Restriction
 from senhealth.fhir.patch import patch_format
+from senhealth.fhir.store import FhirStore, Gone, NotFound, Stored
 
 __all__ = ["instance_router", "write"]
 
@@ -49,17 +51,48 @@ router = APIRouter(tags=["instance"])
 _WRITES: dict[str, Action] = {"POST": "create", "PUT": "update", "PATCH": "update", "DELETE": "delete"}
 
 
-async def write(request: Request, action: Callable[[Interactions], Awaitable[Result]]) -> Result:
-    """Run one write interaction in its own store transaction (its audit record in the same one)."""
+async def write(
+    request: Request,
+    action: Callable[[Interactions], Awaitable[Result]],
+    res_type: str | None = None,
+    target: str | None = None,
+) -> Result:
+    """Run one write interaction in its own store transaction (its audit record in the same one).
+
+    Under an access policy (:mod:`senhealth.api.fhir.authz`): the role must be allowed the interaction
+    on ``res_type``; the resource ``target`` (its id, for update, patch, delete) must be one the caller
+    may see (else 404, as for an unknown one), and so must the version written (else the transaction
+    is rolled back: 404 for a change, 403 for a creation outside the caller's patients)."""
     store = get_store(request)
+    kind = _WRITES.get(request.method, "update")
+    restriction = authorize(kind, res_type) if res_type is not None else None
     async with store.transaction() as tx:
+        if restriction is not None and res_type is not None and target is not None:
+            try:
+                before = await tx.read(res_type, target)
+            except (NotFound, Gone):
+                before = None
+            if before is not None and not await can_see(store, restriction, before.pkey, tx.conn):
+                raise hide(res_type, target)
         result = await action(Interactions(store, tx))
+        stored = result.stored
+        if (
+            restriction is not None
+            and stored is not None
+            and not await can_see(store, restriction, stored.pkey, tx.conn)
+        ):
+            if kind == "create" or target is None:
+                raise FhirError(
+                    403,
+                    "You may only record data of patients in your care (an encounter at your facility)",
+                    code="forbidden",
+                )
+            raise hide(stored.res_type, stored.res_id)
         if auditing():
-            stored = result.stored
             await record_access(
                 request.scope,
                 store,
-                _WRITES.get(request.method, "update"),
+                kind,
                 stored.res_type if stored is not None else None,
                 stored.res_id if stored is not None else None,
                 conn=tx.conn,
@@ -67,6 +100,26 @@ async def write(request: Request, action: Callable[[Interactions], Awaitable[Res
                 status=result.status,
             )
         return result
+
+
+async def _visible(
+    store: FhirStore,
+    restriction: Restriction | None,
+    res_type: str,
+    res_id: str,
+    fetch: Callable[[], Awaitable[Stored]],
+) -> Stored:
+    """``fetch()`` (a read or vread), answered as unknown when the caller may not see the resource
+    (a deleted one included: its 410 would tell that it existed)."""
+    try:
+        stored = await fetch()
+    except Gone as gone:
+        if restriction is not None and not await can_see(store, restriction, gone.stored.pkey):
+            raise hide(res_type, res_id) from None
+        raise
+    if restriction is not None and not await can_see(store, restriction, stored.pkey):
+        raise hide(res_type, res_id)
+    return stored
 
 
 @router.get(
@@ -85,7 +138,10 @@ async def vread(request: Request, res_type: TypeParam, res_id: IdParam, vid: Vid
     if version < 1:
         raise FhirError(404, f"{res_type}/{res_id} has no version {vid[:70]!r}")
     store = get_store(request)
-    stored = await store.vread(res_type, res_id, version)
+    restriction = authorize("read", res_type)
+    stored = await _visible(
+        store, restriction, res_type, res_id, lambda: store.vread(res_type, res_id, version)
+    )
     await record_access(request.scope, store, "read", res_type, res_id, patients=[stored.pkey])
     return read_response(request, stored)
 
@@ -105,7 +161,8 @@ async def read(request: Request, res_type: TypeParam, res_id: IdParam) -> Respon
     check_type(res_type)
     check_id(res_id)
     store = get_store(request)
-    stored = await store.read(res_type, res_id)
+    restriction = authorize("read", res_type)
+    stored = await _visible(store, restriction, res_type, res_id, lambda: store.read(res_type, res_id))
     await record_access(request.scope, store, "read", res_type, res_id, patients=[stored.pkey])
     return read_response(request, stored)
 
@@ -140,7 +197,9 @@ async def update(request: Request, res_type: TypeParam, res_id: IdParam) -> Resp
     check_id(res_id)
     version = if_match(request)
     body = await read_resource_body(request, res_type)
-    result = await write(request, lambda i: i.update(res_type, res_id, body, if_match=version))
+    result = await write(
+        request, lambda i: i.update(res_type, res_id, body, if_match=version), res_type, res_id
+    )
     return result_response(request, result)
 
 
@@ -163,7 +222,9 @@ async def patch(request: Request, res_type: TypeParam, res_id: IdParam) -> Respo
         )
     version = if_match(request)
     body = parse_json(await read_body(request))
-    result = await write(request, lambda i: i.patch(res_type, res_id, body, fmt, if_match=version))
+    result = await write(
+        request, lambda i: i.patch(res_type, res_id, body, fmt, if_match=version), res_type, res_id
+    )
     return result_response(request, result)
 
 
@@ -178,7 +239,7 @@ async def delete(request: Request, res_type: TypeParam, res_id: IdParam) -> Resp
     check_type(res_type)
     check_id(res_id)
     version = if_match(request)
-    result = await write(request, lambda i: i.delete(res_type, res_id, if_match=version))
+    result = await write(request, lambda i: i.delete(res_type, res_id, if_match=version), res_type, res_id)
     return result_response(request, result)
 
 

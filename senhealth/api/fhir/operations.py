@@ -18,6 +18,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from senhealth.api.fhir.authz import authorize, can_see, hide
 from senhealth.api.fhir.context import base_url, get_store, respond
 from senhealth.api.fhir.errors import FhirError
 from senhealth.api.fhir.interactions import check_id, check_type
@@ -26,6 +27,7 @@ from senhealth.api.fhir.openapi import OPERATION_BODY, IdParam, TypeParam, error
 from senhealth.api.fhir.responses import FhirResponse
 from senhealth.fhir.operations.parameters import from_body, from_query
 from senhealth.fhir.operations.registry import Level, Operation, OperationCall, all_operations, find_operation
+from senhealth.fhir.store import Gone, NotFound
 
 __all__ = ["operation_router", "run_operation"]
 
@@ -48,6 +50,17 @@ async def run_operation(
     if res_id is not None:
         check_id(res_id)
     op = find_operation(name[1:], level, res_type)
+    restriction = authorize("operation", res_type)
+    if restriction is not None and res_type is not None and res_id is not None:
+        store = get_store(request)
+        try:
+            pkey = (await store.read(res_type, res_id)).pkey
+        except (NotFound, Gone):
+            pkey = None
+        if pkey is not None and not await can_see(store, restriction, pkey):
+            raise hide(res_type, res_id)
+    elif restriction is not None and op.affects_state:
+        raise FhirError(403, f"${op.name} is not available to your role", code="forbidden")
     query_params = _query(request)
     params = from_query(query_params)
     body: dict[str, Any] | None = None

@@ -20,6 +20,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from senhealth.api.fhir.auditing import auditing, record_access
+from senhealth.api.fhir.authz import authorize, can_see, hide
 from senhealth.api.fhir.bundles import searchset_bundle
 from senhealth.api.fhir.context import base_url, get_store, prefer, respond
 from senhealth.api.fhir.errors import FhirError
@@ -65,10 +66,13 @@ async def run_search(
 ) -> Response:
     """Parse, run, and answer a search as a ``searchset`` Bundle."""
     store = get_store(request)
+    restriction = authorize("search", res_type)
     parsed = parse_search(res_type, params, strict=prefer(request).strict, base_urls=store.base_urls)
     param_ids = await store.param_ids()
     async with transaction(store.pool) as conn:
-        result = await search(conn, parsed, param_ids, compartment=compartment)
+        if compartment is not None and not await can_see(store, restriction, compartment[1], conn):
+            raise hide(*compartment)
+        result = await search(conn, parsed, param_ids, compartment=compartment, restriction=restriction)
         if auditing():
             rows = [*result.matches, *result.included]
             await record_access(

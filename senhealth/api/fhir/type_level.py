@@ -55,7 +55,7 @@ async def create(request: Request, res_type: TypeParam) -> Response:
     check_type(res_type)
     condition = request.headers.get("if-none-exist")
     body = await read_resource_body(request, res_type)
-    result = await write(request, lambda i: i.create(res_type, body, if_none_exist=condition))
+    result = await write(request, lambda i: i.create(res_type, body, if_none_exist=condition), res_type)
     return result_response(request, result)
 
 
@@ -71,7 +71,9 @@ async def conditional_update(request: Request, res_type: TypeParam) -> Response:
     criteria = _criteria(request, "A conditional update")
     version = if_match(request)
     body = await read_resource_body(request, res_type)
-    result = await write(request, lambda i: i.conditional_update(res_type, criteria, body, if_match=version))
+    result = await write(
+        request, lambda i: i.conditional_update(res_type, criteria, body, if_match=version), res_type
+    )
     return result_response(request, result)
 
 
@@ -93,7 +95,7 @@ async def conditional_patch(request: Request, res_type: TypeParam) -> Response:
     version = if_match(request)
     body = parse_json(await read_body(request))
     result = await write(
-        request, lambda i: i.conditional_patch(res_type, criteria, body, fmt, if_match=version)
+        request, lambda i: i.conditional_patch(res_type, criteria, body, fmt, if_match=version), res_type
     )
     return result_response(request, result)
 
@@ -108,7 +110,7 @@ async def conditional_patch(request: Request, res_type: TypeParam) -> Response:
 async def conditional_delete(request: Request, res_type: TypeParam) -> Response:
     check_type(res_type)
     criteria = _criteria(request, "A conditional delete")
-    result = await write(request, lambda i: i.conditional_delete(res_type, criteria))
+    result = await write(request, lambda i: i.conditional_delete(res_type, criteria), res_type)
     return result_response(request, result)
 
 

@@ -47,6 +47,7 @@ from psycopg import AsyncConnection, errors, pq, sql
 from psycopg.rows import TupleRow
 
 from senhealth.core.config import get_settings
+from senhealth.fhir.access import Restriction
 from senhealth.fhir.model import get_model
 from senhealth.fhir.model.search_parameters import patient_compartment
 from senhealth.fhir.search.cursor import Position, decode_cursor, encode_cursor
@@ -62,6 +63,7 @@ from senhealth.fhir.search.sql import (
     build_include,
     build_page,
     build_revinclude,
+    build_visible,
     reference_params,
 )
 from senhealth.fhir.store import content_from_text
@@ -76,6 +78,7 @@ __all__ = [
     "clear_caches",
     "search",
     "subset",
+    "visible_pkeys",
 ]
 
 #: Included resources are cut off (with a warning) beyond this many.
@@ -139,6 +142,7 @@ async def search(
     compartment: tuple[str, str] | None = None,
     now: datetime | None = None,
     timeout_s: float | None = None,
+    restriction: Restriction | None = None,
 ) -> SearchResult:
     """Run ``request`` (see the module docstring). ``param_ids`` is ``FhirStore.param_ids()``;
     ``compartment`` (``("Patient", id)``) restricts the search to that patient's compartment; ``now``
@@ -150,8 +154,8 @@ async def search(
     try:
         if conn.info.transaction_status == pq.TransactionStatus.IDLE:
             async with conn.transaction():
-                return await _timed(conn, request, param_ids, compartment, now, seconds)
-        return await _timed(conn, request, param_ids, compartment, now, seconds)
+                return await _timed(conn, request, param_ids, compartment, now, seconds, restriction)
+        return await _timed(conn, request, param_ids, compartment, now, seconds, restriction)
     except errors.QueryCanceled as exc:
         if "statement timeout" not in str(exc):
             raise  # cancelled by someone else (shutdown, an administrator): not the search's fault
@@ -169,15 +173,16 @@ async def _timed(
     compartment: tuple[str, str] | None,
     now: datetime | None,
     seconds: float,
+    restriction: Restriction | None = None,
 ) -> SearchResult:
     """The search under ``statement_timeout`` (the lower of ``seconds`` and the session's), then the
     transaction's own setting back."""
     if seconds <= 0:
-        return await _search(conn, request, param_ids, compartment, now)
+        return await _search(conn, request, param_ids, compartment, now, restriction)
     async with conn.cursor() as cur:
         await cur.execute(_SET_TIMEOUT, {"ms": max(1, round(seconds * 1000))}, prepare=False)
         row = await cur.fetchone()
-    result = await _search(conn, request, param_ids, compartment, now)
+    result = await _search(conn, request, param_ids, compartment, now, restriction)
     if row is not None and row[0] != row[1]:
         await conn.execute("SELECT set_config('statement_timeout', %s, true)", (row[0],), prepare=False)
     return result
@@ -200,6 +205,7 @@ async def _search(
     param_ids: Mapping[tuple[str, str], int],
     compartment: tuple[str, str] | None,
     now: datetime | None,
+    restriction: Restriction | None = None,
 ) -> SearchResult:
     ids = ParamIds.of(param_ids)
     now = now or datetime.now(UTC)
@@ -229,6 +235,7 @@ async def _search(
             position=position,
             now=now,
             probes=probes,
+            restriction=restriction,
         )
         rows = await _rows(conn, stmt)
         if len(rows) > request.count:
@@ -239,10 +246,13 @@ async def _search(
             complete = position is None
         result.matches = [_row(r) for r in rows]
     result.total = await _total(
-        conn, request, ids, compartment, now, only_count, complete, len(result.matches)
+        conn, request, ids, compartment, now, only_count, complete, len(result.matches), restriction
     )
     if result.matches and (request.includes or request.revincludes):
         result.included = await _includes(conn, request, ids, result.matches, result.warnings)
+        if restriction is not None and result.included:
+            seen = await visible_pkeys(conn, restriction, [row.pkey for row in result.included], ids)
+            result.included = [row for row in result.included if row.pkey in seen]
     if request.summary in ("true", "text", "data") or request.elements:
         result.matches = [
             Row(
@@ -268,6 +278,7 @@ async def _total(
     only_count: bool,
     complete: bool,
     found: int,
+    restriction: Restriction | None = None,
 ) -> int | None:
     mode = request.total
     if mode == "none" and not only_count:
@@ -279,20 +290,37 @@ async def _total(
     if mode == "estimate":
         # exact up to a bound (planner estimates of these semi-joins are rough), the planner's beyond
         capped = await _rows(
-            conn, build_count(request, ids, compartment=compartment, now=now, cap=EXACT_UP_TO + 1)
+            conn,
+            build_count(
+                request, ids, compartment=compartment, now=now, cap=EXACT_UP_TO + 1, restriction=restriction
+            ),
         )
         counted = int(capped[0][0])
         if counted <= EXACT_UP_TO:
             return counted
-        stmt = build_count(request, ids, compartment=compartment, now=now, estimate=True)
+        stmt = build_count(
+            request, ids, compartment=compartment, now=now, estimate=True, restriction=restriction
+        )
         async with conn.cursor() as cur:
             await cur.execute(sql.SQL("EXPLAIN (FORMAT JSON) ") + stmt.query, stmt.params, prepare=False)
             row = await cur.fetchone()
         plan = row[0] if row else None
         return max(counted, int(plan[0]["Plan"]["Plan Rows"])) if plan else counted
-    stmt = build_count(request, ids, compartment=compartment, now=now)
+    stmt = build_count(request, ids, compartment=compartment, now=now, restriction=restriction)
     rows = await _rows(conn, stmt)
     return int(rows[0][0])
+
+
+async def visible_pkeys(
+    conn: AsyncConnection[TupleRow],
+    restriction: Restriction,
+    pkeys: Sequence[str],
+    param_ids: Mapping[tuple[str, str], int] | ParamIds,
+) -> set[str]:
+    """Which of the patient partition keys ``pkeys`` (``""``: no patient) ``restriction`` lets through."""
+    ids = param_ids if isinstance(param_ids, ParamIds) else ParamIds.of(param_ids)
+    rows = await _rows(conn, build_visible(sorted(set(pkeys)), restriction, ids))
+    return {str(r[0]) for r in rows}
 
 
 # --- _has: collect the matches, or probe each resource in page order ------------------------------

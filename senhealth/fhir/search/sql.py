@@ -35,6 +35,7 @@ from typing import Any
 
 from psycopg import sql
 
+from senhealth.fhir.access import Restriction
 from senhealth.fhir.model.search_parameters import search_params_for
 from senhealth.fhir.search.cursor import Position
 from senhealth.fhir.search.query.predicates import (
@@ -117,6 +118,25 @@ class SortColumn:
     descending: bool
     kind: str  # text | timestamptz | numeric | bigint
     nullable: bool
+
+
+#: The reference parameters that make a care relationship between a patient and an Organization
+#: (:class:`senhealth.fhir.access.Restriction`): the index rows of these carry the patient as ``pkey``.
+CARE_PARAMS: tuple[tuple[str, str], ...] = (
+    ("Encounter", "service-provider"),
+    ("EpisodeOfCare", "organization"),
+    ("Patient", "organization"),
+    ("Patient", "general-practitioner"),
+)
+
+
+def build_visible(pkeys: Sequence[str], restriction: Restriction, param_ids: ParamIds) -> Statement:
+    """Which of ``pkeys`` (patient partition keys; ``""``: no patient) ``restriction`` lets through."""
+    b = SqlBuilder(param_ids)
+    query = sql.SQL("SELECT r.pkey FROM unnest({keys}) AS r(pkey) WHERE {ok}").format(
+        keys=b.p.add(list(pkeys), "text[]"), ok=b.restricted("r", restriction)
+    )
+    return Statement(query, b.p.values)
 
 
 class ParamIds:
@@ -207,8 +227,38 @@ class SqlBuilder:
             return sql.SQL("{} = {}").format(col, self.p.add(types[0]))
         return sql.SQL("{} = ANY({})").format(col, self.p.add(list(types), "text[]"))
 
+    def restricted(self, r: str, restriction: Restriction) -> sql.Composable:
+        """``r`` is visible under ``restriction`` (:class:`senhealth.fhir.access.Restriction`): no
+        patient's data, or a listed patient's, or a patient cared for at a listed facility."""
+        pkey = sql.Identifier(r, "pkey")
+        parts: list[sql.Composable] = [sql.SQL("{} = ''").format(pkey)]
+        if restriction.patients:
+            parts.append(
+                sql.SQL("{} = ANY({})").format(pkey, self.p.add(sorted(restriction.patients), "text[]"))
+            )
+        if restriction.facilities:
+            pids = [pid for t, c in CARE_PARAMS for pid in self.param_ids.ids((t,), c)]
+            if pids:
+                c = self.alias("care")
+                parts.append(
+                    sql.SQL(
+                        "{pkey} IN (SELECT {c}.pkey FROM idx_reference {c} WHERE {c}.param_id = ANY({pids})"
+                        " AND {c}.target_type = 'Organization' AND {c}.target_id = ANY({orgs}))"
+                    ).format(
+                        pkey=pkey,
+                        c=sql.Identifier(c),
+                        pids=self.p.add(pids, "smallint[]"),
+                        orgs=self.p.add(list(restriction.facilities), "text[]"),
+                    )
+                )
+        return sql.SQL("({})").format(sql.SQL(" OR ").join(parts))
+
     def filters(
-        self, request: SearchRequest, r: str = "r", compartment: tuple[str, str] | None = None
+        self,
+        request: SearchRequest,
+        r: str = "r",
+        compartment: tuple[str, str] | None = None,
+        restriction: Restriction | None = None,
     ) -> sql.Composable:
         """Everything a resource ``r`` must satisfy to match ``request`` (in ``compartment``, if given).
 
@@ -223,6 +273,8 @@ class SqlBuilder:
                     sql.Identifier(r, "compartments"), self.p.add([compartment[1]], "text[]")
                 )
             )
+        if restriction is not None:
+            parts.append(self.restricted(r, restriction))
         parts.extend(
             self.condition(c, r, probe=n >= JOINED_CLAUSES or n in self.probes)
             for n, c in enumerate(request.clauses)
@@ -482,6 +534,7 @@ def build_page(
     position: Position | None = None,
     now: datetime | None = None,
     probes: Collection[int] = (),
+    restriction: Restriction | None = None,
 ) -> tuple[Statement, list[SortColumn]]:
     """The page query: ``limit`` rows after ``position``, with their sort keys (to make the next cursor).
 
@@ -497,7 +550,7 @@ def build_page(
         keys=sql.SQL(", ").join(
             sql.SQL("{} AS {}").format(s.expr, k) for s, k in zip(sort, keys, strict=True)
         ),
-        where=b.filters(request, "r", compartment),
+        where=b.filters(request, "r", compartment, restriction),
     )
     qcols = [sql.Identifier("q", f"k{i}") for i in range(len(sort))]
     after = b.after(qcols, sort, position) if position is not None else TRUE
@@ -526,11 +579,12 @@ def build_count(
     now: datetime | None = None,
     cap: int | None = None,
     estimate: bool = False,
+    restriction: Restriction | None = None,
 ) -> Statement:
     """``SELECT count(*)`` of every match (``_total=accurate``); with ``cap``, counting stops there;
     with ``estimate``, the plain ``SELECT 1 ...`` whose EXPLAIN gives the planner's estimate."""
     b = SqlBuilder(param_ids, now)
-    where = b.filters(request, "r", compartment)
+    where = b.filters(request, "r", compartment, restriction)
     if estimate:
         query = sql.SQL("SELECT 1 FROM fhir_resource r WHERE {}").format(where)
     elif cap is not None:

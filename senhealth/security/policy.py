@@ -1,0 +1,133 @@
+"""The platform's access policy: what each role may do, and whose data it may see.
+
+Spec: SMART App Launch 2.0 scopes https://hl7.org/fhir/smart-app-launch/scopes-and-launch-context.html
+(a token's scopes narrow what its user may do, never widen it); rules from ../shared/reference/vietnam.md
+§2 (role-based access, access time windows) and §7 (Personal Data Protection Law 91/2025: health data is
+sensitive; share only for care or with consent).
+
+:class:`RolePolicy` implements :class:`senhealth.fhir.access.AccessPolicy`:
+
+============================  =========================================  ==========================================
+role                          may                                        whose patient data
+============================  =========================================  ==========================================
+doctor, nurse,                read, search, history, operations,         patients with a care relationship at their
+commune health worker         create, update, delete                     facility (an Encounter there, an
+                                                                         EpisodeOfCare, managingOrganization or
+                                                                         generalPractitioner); break-the-glass:
+                                                                         every patient, with a reason, audited
+facility administrator        as above                                   as above
+patient                       read, search, history, operations          their own compartment only
+public health (CDC) officer   read, search, history                      none yet: the notifiable-disease rule comes
+                                                                         with the surveillance issue
+provincial officer,           read, search, history                      none (aggregates come from analytics)
+data analyst
+system client                 what its scopes grant                      every patient (backend services)
+============================  =========================================  ==========================================
+
+Resources outside every patient's compartment (Organization, Practitioner, Location, ...) are visible to
+every signed-in role. Without a principal (sign-in not required: development) nothing is restricted.
+A token's SMART scopes, when present, must also grant the interaction.
+
+Access time windows: a role may be limited to hours of the day (``windows``, local time of the
+province); outside them every interaction is refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, time
+from typing import Final
+from zoneinfo import ZoneInfo
+
+from senhealth.fhir.access import Action, Principal, Restriction
+
+__all__ = ["CARE_ROLES", "READ_ONLY", "RolePolicy", "scope_permits"]
+
+#: Roles that treat patients at a facility.
+CARE_ROLES: Final = frozenset({"doctor", "nurse", "commune_health_worker", "facility_admin"})
+READ_ONLY: Final[frozenset[Action]] = frozenset({"read", "search", "history"})
+_PATIENT_ACTIONS: Final[frozenset[Action]] = frozenset({"read", "search", "history", "operation"})
+_OFFICER_ACTIONS: Final[frozenset[Action]] = frozenset({"read", "search", "history"})
+_LETTERS: Final[Mapping[str, str]] = {
+    "create": "c",
+    "read": "r",
+    "update": "u",
+    "delete": "d",
+    "search": "s",
+    "history": "r",
+    "operation": "r",
+}
+
+
+def scope_permits(scopes: frozenset[str], action: Action, res_type: str | None) -> bool:
+    """Whether SMART scopes grant ``action`` on ``res_type`` (v2 ``patient/Observation.rs``, ``user/*.cruds``;
+    v1 ``.read`` / ``.write`` / ``.*``). Only the resource scopes count; ``openid`` and the like grant
+    nothing. A system-level interaction (no type) needs a ``*`` scope."""
+    letter = _LETTERS[action]
+    for scope in scopes:
+        context, sep, rest = scope.partition("/")
+        if not sep or context not in ("patient", "user", "system"):
+            continue
+        rtype, dot, perms = rest.partition(".")
+        if not dot:
+            continue
+        perms = perms.split("?", 1)[0]
+        if rtype != "*" and rtype != res_type:
+            continue
+        if perms in ("*", "write") and letter in "cud":
+            return True
+        if perms in ("*", "read") and letter in "rs":
+            return True
+        if perms and set(perms) <= set("cruds") and letter in perms:
+            return True
+    return False
+
+
+@dataclass(frozen=True, slots=True)
+class RolePolicy:
+    """See the module docstring. ``windows``: per role, the local hours it may work (start, end)."""
+
+    windows: Mapping[str, tuple[time, time]] = field(default_factory=dict)
+    timezone: str = "Asia/Ho_Chi_Minh"
+
+    def check(self, principal: Principal | None, action: Action, res_type: str | None) -> bool:
+        if principal is None:
+            return True
+        if principal.scopes and not scope_permits(principal.scopes, action, res_type):
+            return False
+        if principal.kind == "system":
+            return bool(principal.scopes)
+        if not self._in_window(principal):
+            return False
+        roles = principal.roles
+        if roles & CARE_ROLES:
+            return True
+        if principal.kind == "patient" or "patient" in roles:
+            return action in _PATIENT_ACTIONS
+        if "cdc_officer" in roles:
+            return action in READ_ONLY
+        if roles & {"provincial_officer", "data_analyst"}:
+            return action in _OFFICER_ACTIONS
+        return False
+
+    def restriction(self, principal: Principal | None, action: Action) -> Restriction | None:
+        if principal is None or principal.kind == "system":
+            return None
+        if principal.roles & CARE_ROLES:
+            if principal.break_glass:
+                return None
+            facility = (principal.facility or "").removeprefix("Organization/")
+            return Restriction(facilities=(facility,) if facility else ())
+        if principal.kind == "patient" or "patient" in principal.roles:
+            own = (principal.patient or "").removeprefix("Patient/")
+            return Restriction(patients=frozenset({own}) if own else frozenset())
+        return Restriction()
+
+    def _in_window(self, principal: Principal) -> bool:
+        now = datetime.now(ZoneInfo(self.timezone)).time()
+        for role in principal.roles:
+            window = self.windows.get(role)
+            if window is not None and not (window[0] <= now <= window[1]):
+                return False
+        return True

@@ -1,15 +1,28 @@
 """Assembles the platform: the only module that knows every layer (DESIGN.md §2).
 
 The FHIR core calls upward only through interfaces it defines (operation registry, access policy,
-audit sink, write hooks, terminology hooks); :func:`bootstrap` fills them at start-up. At this stage
-the FHIR core runs on its own and there is nothing above it to wire in yet.
+audit sink, write hooks, terminology hooks); :func:`bootstrap` fills them at start-up:
+
+- the access policy :class:`senhealth.security.policy.RolePolicy` and the audit sink
+  :class:`senhealth.security.audit.PostgresAuditSink` (:mod:`senhealth.fhir.access`);
+- the background tasks of the domains (:mod:`senhealth.jobs.registry`).
+
+:func:`build_app` is the application ``senhealth serve`` runs (``uvicorn --factory
+senhealth.app:build_app``): the FHIR API of :func:`senhealth.api.create_app` with the platform wired in.
+The FHIR core's own tests use ``create_app`` alone (open policy, no audit).
 """
 
 from __future__ import annotations
 
 from functools import cache
+from typing import TYPE_CHECKING
 
-__all__ = ["bootstrap"]
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from senhealth.core.config import Settings
+
+__all__ = ["bootstrap", "build_app", "install_platform"]
 
 
 @cache
@@ -18,3 +31,27 @@ def bootstrap() -> None:
     from senhealth.fhir.model import get_model
 
     get_model()
+
+
+def install_platform() -> None:
+    """Install the access policy and the audit sink into the FHIR core (this process)."""
+    from senhealth.fhir import access
+    from senhealth.security.audit import PostgresAuditSink
+    from senhealth.security.policy import RolePolicy
+
+    access.install(policy=RolePolicy(), sink=PostgresAuditSink())
+
+
+def build_app(settings: Settings | None = None) -> FastAPI:
+    """The platform's web application (see the module docstring): the FHIR API, the OAuth 2.0 / SMART
+    authorization server on the accounts, bearer tokens checked on every request."""
+    from senhealth.api import create_app
+    from senhealth.api.auth import install_auth
+    from senhealth.security.directory import AccountDirectory
+    from senhealth.security.oauth.bearer import authenticate_request
+
+    bootstrap()
+    install_platform()
+    app = create_app(settings, authenticate=authenticate_request)
+    install_auth(app, AccountDirectory(), settings=settings)
+    return app

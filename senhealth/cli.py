@@ -21,12 +21,17 @@ import orjson
 import typer
 from rich.console import Console
 
+from senhealth.cli_audit import audit_app
 from senhealth.cli_db import db_app
+from senhealth.cli_jobs import jobs_app, worker_command
 from senhealth.cli_server import load_command, serve_command
+from senhealth.cli_token import make_token_app
+from senhealth.cli_users import users_app
 from senhealth.core.errors import operation_outcome
 from senhealth.core.json import dumps
 from senhealth.core.progress import progress_bar
 from senhealth.demo.cli import demo_app
+from senhealth.security.oauth.users import UserInfo
 
 _ENTRY = re.compile(r"^Bundle\.entry\[(\d+)\]\.resource\b")
 
@@ -223,6 +228,31 @@ app.add_typer(demo_app, name="demo")
 app.add_typer(db_app, name="db")
 app.command("serve")(serve_command)
 app.command("load")(load_command)
+app.command("worker")(worker_command)
+app.add_typer(jobs_app, name="jobs")
+app.add_typer(users_app, name="users")
+app.add_typer(audit_app, name="audit")
+
+
+async def _account(username: str) -> UserInfo | None:
+    """The account ``username`` for ``senhealth token`` (on the configured or embedded database)."""
+    from senhealth.core import db
+    from senhealth.core.embedded_postgres import database_conninfo
+    from senhealth.core.migrate import migrate
+    from senhealth.security.accounts import get_user
+    from senhealth.security.directory import user_info
+
+    with database_conninfo() as url:
+        migrate(url)
+        await db.open_pool(url, max_size=1)
+        try:
+            user = await get_user(username)
+        finally:
+            await db.close_pool()
+    return user_info(user) if user is not None and not user.disabled else None
+
+
+app.registered_commands.extend(make_token_app(_account).registered_commands)
 
 
 def main() -> None:  # pragma: no cover - console entry

@@ -50,7 +50,7 @@ def serve_command(
 
     with database_conninfo() as url:
         migrate(url)
-        from senhealth.api import create_app
+        from senhealth.app import build_app
 
         settings = get_settings().model_copy(update={"database_url": url})
         err.print(f"Cơ sở dữ liệu / database: {display_url(url)}")
@@ -58,11 +58,11 @@ def serve_command(
             f"Máy chủ FHIR / FHIR server: http://{host}:{port}/fhir  (API docs: http://{host}:{port}/docs)"
         )
         if workers == 1:
-            uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
+            uvicorn.run(build_app(settings), host=host, port=port, log_level=log_level)
         else:  # each process builds its own app from the environment
             os.environ["SENHEALTH_DATABASE_URL"] = url
             uvicorn.run(
-                "senhealth.api:create_app",
+                "senhealth.app:build_app",
                 factory=True,
                 host=host,
                 port=port,

@@ -22,7 +22,19 @@ def senhealth(*args: str) -> subprocess.CompletedProcess[str]:
 def test_help_everywhere() -> None:
     top = senhealth("--help")
     assert top.returncode == 0
-    for command in ("fhirpath", "validate", "index", "demo", "db", "serve", "load"):
+    for command in (
+        "fhirpath",
+        "validate",
+        "index",
+        "demo",
+        "db",
+        "serve",
+        "load",
+        "worker",
+        "jobs",
+        "users",
+        "audit",
+    ):
         assert command in top.stdout
         sub = senhealth(command, "--help")
         assert sub.returncode == 0, sub.stderr

@@ -25,6 +25,7 @@ import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from senhealth.core.errors import operation_outcome
+from senhealth.core.request_context import client_address
 from senhealth.fhir.access import Principal, current_principal
 
 __all__ = ["Authenticate", "Authentication"]
@@ -67,9 +68,12 @@ class Authentication:
             )
             return
         token = current_principal().set(principal)
+        client = scope.get("client")
+        address = client_address.set(str(client[0]) if client else None)
         try:
             await self.app(scope, receive, send)
         finally:
+            client_address.reset(address)
             current_principal().reset(token)
 
 

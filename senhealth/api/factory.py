@@ -24,6 +24,7 @@ from senhealth.api.fhir.errors import install_error_handlers
 from senhealth.api.fhir.fast_read import FastRead
 from senhealth.api.fhir.negotiation import DEFAULT_MAX_BODY
 from senhealth.api.fhir.responses import FhirResponse
+from senhealth.api.jobs import router as jobs_router
 from senhealth.core import db
 from senhealth.core.config import Settings, get_settings
 from senhealth.fhir.access import Principal
@@ -103,6 +104,7 @@ def create_app(
     app.state.capability_cache = {}
     install_error_handlers(app)
     install_fhir_api(app)
+    app.include_router(jobs_router)
     app.add_middleware(FastRead, store_of=app)
     if authenticate is not None or cfg.requires_auth:
         app.add_middleware(Authentication, authenticate=authenticate or _nobody, required=cfg.requires_auth)

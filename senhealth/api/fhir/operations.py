@@ -18,6 +18,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from senhealth.api.fhir.auditing import record_access
 from senhealth.api.fhir.authz import authorize, can_see, hide
 from senhealth.api.fhir.context import base_url, get_store, respond
 from senhealth.api.fhir.errors import FhirError
@@ -92,6 +93,16 @@ async def run_operation(
         method=request.method,
     )
     result = await op.handler(call)
+    await record_access(
+        request.scope,
+        call.store,
+        "operation",
+        res_type,
+        res_id,
+        patients=[res_id] if res_type == "Patient" else (),
+        status=result.status,
+        details={"operation": op.name},
+    )
     if result.resource is None:
         return Response(status_code=result.status if result.status != 200 else 204, headers=result.headers)
     return respond(request, result.resource, result.status, result.headers)

@@ -344,9 +344,19 @@ class ServerProcess:
     process group if it hangs.
     """
 
-    def __init__(self, url: str, *, workers: int = 2, port: int | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        workers: int = 2,
+        port: int | None = None,
+        app: str = "senhealth.api:create_app",
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.url = url
         self.workers = workers
+        self.app = app
+        self.extra_env = env or {}
         self.port = port or free_port()
         self.host = "127.0.0.1"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -362,13 +372,13 @@ class ServerProcess:
         return self.proc.pid
 
     def __enter__(self) -> ServerProcess:
-        env = {**os.environ, "SENHEALTH_DATABASE_URL": self.url}
+        env = {**os.environ, "SENHEALTH_DATABASE_URL": self.url, **self.extra_env}
         cmd = [
             sys.executable,
             "-m",
             "uvicorn",
             "--factory",
-            "senhealth.api:create_app",
+            self.app,
             "--host",
             self.host,
             "--port",

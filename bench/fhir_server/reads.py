@@ -77,6 +77,7 @@ def read_benchmark(
     warmup: float = 5,
     ids: int = 10_000,
     tool: str = "auto",
+    headers: dict[str, str] | None = None,
 ) -> ReadResult:
     paths = sample_read_paths(url, ids)
     per_type: dict[str, int] = {}
@@ -86,10 +87,12 @@ def read_benchmark(
     use_wrk = wrk.available() if tool == "auto" else tool == "wrk"
     if tool == "wrk" and not use_wrk:
         raise SystemExit("wrk is not installed: apt-get install -y wrk (or --client python)")
+    if headers and not use_wrk:
+        raise SystemExit("reads with a bearer token need wrk: apt-get install -y wrk")
     if use_wrk:
-        wrk.run_wrk(server.base, paths, connections=connections, duration=warmup)
+        wrk.run_wrk(server.base, paths, connections=connections, duration=warmup, headers=headers)
         with CpuMeter(url, server.pid) as meter:
-            w = wrk.run_wrk(server.base, paths, connections=connections, duration=duration)
+            w = wrk.run_wrk(server.base, paths, connections=connections, duration=duration, headers=headers)
         assert meter.reading is not None
         return ReadResult(
             f"wrk, {connections} connections, 2 threads",

@@ -72,7 +72,14 @@ def available() -> bool:
 
 
 def run_wrk(
-    base: str, paths: list[str], *, connections: int, duration: float, threads: int = 2, timeout: float = 10
+    base: str,
+    paths: list[str],
+    *,
+    connections: int,
+    duration: float,
+    threads: int = 2,
+    timeout: float = 10,
+    headers: dict[str, str] | None = None,
 ) -> WrkResult:
     """GET ``paths`` in rotation from ``connections`` connections for ``duration`` seconds."""
     with tempfile.TemporaryDirectory(prefix="senbench-wrk-") as tmp:
@@ -86,6 +93,7 @@ def run_wrk(
             f"-c{connections}",
             f"-d{max(1, round(duration))}s",
             f"--timeout={max(1, round(timeout))}s",
+            *[arg for k, v in (headers or {}).items() for arg in ("-H", f"{k}: {v}")],
             "-s",
             str(script),
             base,

@@ -69,6 +69,9 @@ class BearerAuthenticator:
     revoked: RevocationCheck = _revoked_in_database
     revocation_cache_s: float = 5.0
     _cache: dict[str, tuple[float, bool]] = field(default_factory=dict)
+    # token -> (exp, principal) of this server's own tokens already verified: the signature check and
+    # claim parsing cost ~0.3 ms, done once per token instead of once per request
+    _verified: dict[str, tuple[float, Principal]] = field(default_factory=dict)
 
     async def _is_revoked(self, jti: str) -> bool:
         now = time.monotonic()
@@ -91,6 +94,11 @@ class BearerAuthenticator:
         token = token.strip()
         if not token:
             raise InvalidTokenError("empty bearer token")
+        known = self._verified.get(token)
+        if known is not None and known[0] > time.time():
+            if await self._is_revoked(str(known[1].claims.get("jti"))):
+                raise InvalidTokenError("the access token was revoked")
+            return known[1]
         try:
             compact = jws.extract_compact(token.encode())
             header = compact.headers()
@@ -104,7 +112,12 @@ class BearerAuthenticator:
         claims = self.tokens.verify(token)
         if await self._is_revoked(str(claims["jti"])):
             raise InvalidTokenError("the access token was revoked")
-        return principal_from_claims(claims)
+        principal = principal_from_claims(claims)
+        if len(self._verified) > 10_000:
+            now = time.time()
+            self._verified = {k: v for k, v in self._verified.items() if v[0] > now}
+        self._verified[token] = (float(claims.get("exp", 0)), principal)
+        return principal
 
 
 _installed: BearerAuthenticator | None = None

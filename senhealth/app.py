@@ -5,7 +5,7 @@ audit sink, write hooks, terminology hooks); :func:`bootstrap` fills them at sta
 
 - the access policy :class:`senhealth.security.policy.RolePolicy` and the audit sink
   :class:`senhealth.security.audit.PostgresAuditSink` (:mod:`senhealth.fhir.access`);
-- the background tasks of the domains (:mod:`senhealth.jobs.registry`).
+- the operations of the lower layers (``Patient/$match`` from the patient index).
 
 :func:`build_app` is the application ``senhealth serve`` runs (``uvicorn --factory
 senhealth.app:build_app``): the FHIR API of :func:`senhealth.api.create_app` with the platform wired in.
@@ -36,10 +36,12 @@ def bootstrap() -> None:
 def install_platform() -> None:
     """Install the access policy and the audit sink into the FHIR core (this process)."""
     from senhealth.fhir import access
+    from senhealth.mpi.operations import register_mpi_operations
     from senhealth.security.audit import PostgresAuditSink
     from senhealth.security.policy import RolePolicy
 
     access.install(policy=RolePolicy(), sink=PostgresAuditSink())
+    register_mpi_operations()
 
 
 def build_app(settings: Settings | None = None) -> FastAPI:

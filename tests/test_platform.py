@@ -88,12 +88,12 @@ def test_a_signed_in_doctor_sees_their_facility_and_is_audited(platform_settings
             "SELECT action, res_type, patients FROM audit_event WHERE principal_subject = %s ORDER BY seq",
             (found["doctor"],),
         ).fetchall()
-    assert [(a, t) for a, t, _ in rows] == [
-        ("update", "Organization"),
+    assert sorted((a, t) for a, t, _ in rows) == [
         ("create", "Patient"),
         ("read", "Patient"),
         ("search", "Patient"),
+        ("update", "Organization"),
     ]  # the refused read of the other facility's patient is not a disclosure: no record of one
-    assert rows[1][2] == [found["f1"]] and rows[3][2] == [found["f1"]]
+    assert all(p == [found["f1"]] for a, _, p in rows if a != "update")
     report = verify(settings.database_url)
     assert report.ok, report

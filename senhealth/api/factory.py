@@ -20,6 +20,7 @@ from fastapi import FastAPI
 
 from senhealth.api.authn import Authenticate, Authentication
 from senhealth.api.fhir import install_fhir_api
+from senhealth.api.fhir.auditing import drain
 from senhealth.api.fhir.errors import install_error_handlers
 from senhealth.api.fhir.fast_read import FastRead
 from senhealth.api.fhir.negotiation import DEFAULT_MAX_BODY
@@ -88,8 +89,11 @@ def create_app(
         try:
             yield
         finally:
-            if owned:
-                await db.close_pool()
+            try:
+                await drain(app.state.fhir_store)  # the read records still buffered
+            finally:
+                if owned:
+                    await db.close_pool()
 
     app = FastAPI(
         title="Sen Health FHIR R4 API",

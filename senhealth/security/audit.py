@@ -163,34 +163,54 @@ class PostgresAuditSink:
 
     async def record(self, conn: AsyncConnection[TupleRow], event: AccessEvent) -> None:
         """Record ``event`` in ``conn``'s current transaction; raise :class:`AuditError` if it cannot be."""
-        p: Principal | None = event.principal
-        recorded = _utc(event.when)
-        patients = list(dict.fromkeys(s for s in map(_clean, event.patients) if s is not None))
-        roles = sorted(p.roles) if p is not None else []
-        kind = p.kind if p is not None else None
-        subject = _clean(p.subject) if p is not None else None
-        facility = _clean(p.facility) if p is not None else None
-        client_id = _clean(p.client_id) if p is not None else None
-        practitioner = _clean(p.practitioner) if p is not None else None
-        break_glass = _clean(p.break_glass) if p is not None else None
-        res_type, res_id = _clean(event.res_type), _clean(event.res_id)
-        query, source_ip = _clean(event.query), _clean(event.source_ip)
-        digest = fields_digest(
-            recorded, event.action, event.outcome, event.status, kind, subject, roles, facility,
-            client_id, practitioner, break_glass, res_type, res_id, query, patients, source_ip,
-        )  # fmt: skip
-        chain = _chain(patients[0] if patients else (f"{kind}/{subject}" if p is not None else ""))
-        params: dict[str, Any] = {
-            "recorded": recorded, "action": event.action, "outcome": event.outcome,
-            "status": event.status, "kind": kind, "subject": subject, "roles": roles,
-            "facility": facility, "client_id": client_id, "practitioner": practitioner,
-            "break_glass": break_glass, "res_type": res_type, "res_id": res_id, "query": query,
-            "patients": patients, "source_ip": source_ip, "chain": chain, "digest": digest,
-            "details": _details_json(event.details),
-        }  # fmt: skip
+        params, chain = _params(event)
         cur = await conn.execute(_INSERT, params)
         if cur.rowcount != 1:
             raise AuditError(f"audit chain {chain} is missing from audit_chain: access not recorded")
+
+    async def record_many(self, conn: AsyncConnection[TupleRow], events: Sequence[AccessEvent]) -> None:
+        """Record ``events`` in ``conn``'s current transaction, the statements sent together (psycopg
+        pipeline mode: one round trip for the batch); all on the transaction's chain."""
+        sent = []
+        async with conn.pipeline():
+            for event in events:
+                params, chain = _params(event)
+                cur = conn.cursor()
+                await cur.execute(_INSERT, params)
+                sent.append((cur, chain))
+        for cur, chain in sent:
+            if cur.rowcount != 1:
+                raise AuditError(f"audit chain {chain} is missing from audit_chain: access not recorded")
+
+
+def _params(event: AccessEvent) -> tuple[dict[str, Any], int]:
+    """The parameters of :data:`_INSERT` for ``event``, and its chain."""
+    p: Principal | None = event.principal
+    recorded = _utc(event.when)
+    patients = list(dict.fromkeys(s for s in map(_clean, event.patients) if s is not None))
+    roles = sorted(p.roles) if p is not None else []
+    kind = p.kind if p is not None else None
+    subject = _clean(p.subject) if p is not None else None
+    facility = _clean(p.facility) if p is not None else None
+    client_id = _clean(p.client_id) if p is not None else None
+    practitioner = _clean(p.practitioner) if p is not None else None
+    break_glass = _clean(p.break_glass) if p is not None else None
+    res_type, res_id = _clean(event.res_type), _clean(event.res_id)
+    query, source_ip = _clean(event.query), _clean(event.source_ip)
+    digest = fields_digest(
+        recorded, event.action, event.outcome, event.status, kind, subject, roles, facility,
+        client_id, practitioner, break_glass, res_type, res_id, query, patients, source_ip,
+    )  # fmt: skip
+    chain = _chain(patients[0] if patients else (f"{kind}/{subject}" if p is not None else ""))
+    params: dict[str, Any] = {
+        "recorded": recorded, "action": event.action, "outcome": event.outcome,
+        "status": event.status, "kind": kind, "subject": subject, "roles": roles,
+        "facility": facility, "client_id": client_id, "practitioner": practitioner,
+        "break_glass": break_glass, "res_type": res_type, "res_id": res_id, "query": query,
+        "patients": patients, "source_ip": source_ip, "chain": chain, "digest": digest,
+        "details": _details_json(event.details),
+    }  # fmt: skip
+    return params, chain
 
 
 @dataclass(frozen=True, slots=True)

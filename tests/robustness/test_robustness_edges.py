@@ -7,6 +7,7 @@ https://hl7.org/fhir/R4/search.html (``&`` joins clauses that must all match).
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import httpx
@@ -79,6 +80,15 @@ def test_lost_database_sessions_are_answered_503_then_recover(robust_server: Ser
         assert created.status_code == 201, created.text
         path = f"/Patient/{created.json()['id']}?_format=json"  # through the routes (no fast path retry)
         assert c.get(path).status_code == 200
+
+        async def warm() -> None:  # several pooled connections, so that requests meet dead ones
+            async with httpx.AsyncClient(base_url=robust_server.fhir, timeout=30) as ac:
+                answers = await asyncio.gather(
+                    *(ac.get("/Patient", params={"_count": "1"}) for _ in range(6))
+                )
+                assert all(a.status_code == 200 for a in answers)
+
+        asyncio.run(warm())
         with psycopg.connect(robust_server.database_url, autocommit=True) as conn:
             ended = conn.execute(
                 "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
@@ -87,11 +97,11 @@ def test_lost_database_sessions_are_answered_503_then_recover(robust_server: Ser
             ).fetchone()
         assert ended is not None and ended[0] >= 1
         statuses = []
-        for _ in range(25):
+        for _ in range(12):  # more requests than the pool has connections: every dead one is met
             r = c.get(path)
             statuses.append(r.status_code)
             if r.status_code == 503:
                 assert r.headers["retry-after"] and r.json()["resourceType"] == "OperationOutcome"
-            if r.status_code == 200:
-                break
-        assert statuses[0] == 503 and statuses[-1] == 200 and set(statuses) <= {200, 503}, statuses
+        # the read audit's background writer may meet (and discard) a dead connection first, so the
+        # first request may already get a live one; across the requests some dead one is met
+        assert 503 in statuses and statuses[-1] == 200 and set(statuses) <= {200, 503}, statuses

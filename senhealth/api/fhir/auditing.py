@@ -10,8 +10,13 @@ Where each interaction is recorded:
   write's own transaction, so a committed change always has its record and a failed one has none;
 - transaction and batch Bundles in :mod:`senhealth.fhir.bundle` (one event per Bundle, in its
   transaction);
-- reads, vreads, searches, history, ``$everything``: one event each, written before the answer leaves,
-  committed without waiting for the disk (see ``_RELAXED``).
+- searches: in the search's own transaction;
+- reads, vreads, history and operations: handed to a per-process buffer that a background task writes
+  every few milliseconds in one transaction and one round trip (:class:`ReadAuditBuffer`), committed
+  without waiting for the disk (see ``_RELAXED``); the request does not wait for it. What is buffered
+  when the application stops is written by :func:`drain` (the app's shutdown); a crash loses at most
+  the last few milliseconds of read records (and, with ``synchronous_commit = off``, those PostgreSQL
+  had not flushed), never a write's.
 
 With no sink installed (:data:`senhealth.fhir.access.NO_AUDIT`, the FHIR core on its own) nothing is
 built or written.
@@ -19,9 +24,12 @@ built or written.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import asyncio
+import logging
+import weakref
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
@@ -30,7 +38,13 @@ from starlette.types import Scope
 from senhealth.fhir.access import NO_AUDIT, AccessEvent, Action, audit_sink, current_principal
 from senhealth.fhir.store import FhirStore
 
-__all__ = ["auditing", "patients_of", "record_access"]
+__all__ = ["ReadAuditBuffer", "auditing", "drain", "patients_of", "record_access"]
+
+log = logging.getLogger(__name__)
+
+#: How long the buffer waits for more events before writing, and the most it writes at once.
+GATHER_S: Final = 0.005
+MAX_BATCH: Final = 500
 
 # The record of a read commits without waiting for its WAL flush (``synchronous_commit = off`` for that
 # transaction only): a read that writes a row would otherwise wait for the disk (a third of the read
@@ -92,7 +106,90 @@ async def record_access(
             await conn.execute(_RELAXED)
         await sink.record(conn, event)
         return
+    if relaxed:
+        _buffer(store).add(event)
+        return
     async with store.pool.connection() as own, own.transaction():
-        if relaxed:
-            await own.execute(_RELAXED)
         await sink.record(own, event)
+
+
+async def _write(conn: AsyncConnection[TupleRow], events: Sequence[AccessEvent]) -> None:
+    sink = audit_sink()
+    many = getattr(sink, "record_many", None)
+    if many is not None:
+        await many(conn, events)
+        return
+    for event in events:
+        await sink.record(conn, event)
+
+
+class ReadAuditBuffer:
+    """The read events of one store waiting to be written (see the module docstring). Only its own
+    background task writes, so that a batch is never cut off in the middle of its transaction."""
+
+    def __init__(self, store: FhirStore) -> None:
+        self.store = store
+        self.events: list[AccessEvent] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+
+    def add(self, event: AccessEvent) -> None:
+        self.events.append(event)
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run())
+        self._wake.set()
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            if not self._closing:
+                await asyncio.sleep(GATHER_S)
+            try:
+                await self.flush()
+            except Exception:  # the database is away: keep the events, try again shortly
+                log.exception("audit records of reads not written yet (%d waiting)", len(self.events))
+                if self._closing:
+                    raise
+                await asyncio.sleep(1.0)
+                self._wake.set()
+            if self._closing and not self.events:
+                return
+
+    async def flush(self) -> None:
+        """Write everything buffered now (raises if the database refuses; the events stay buffered)."""
+        while self.events:
+            batch = self.events[:MAX_BATCH]
+            async with self.store.pool.connection() as conn, conn.transaction():
+                await conn.execute(_RELAXED)
+                await _write(conn, batch)
+            del self.events[: len(batch)]
+
+    async def close(self) -> None:
+        """Write what is left (the task finishes the batch it is on, then the rest) and stop."""
+        self._closing = True
+        task = self._task
+        if task is not None and not task.done():
+            self._wake.set()
+            await task
+        else:
+            await self.flush()
+        self._task = None
+
+
+_buffers: weakref.WeakKeyDictionary[FhirStore, ReadAuditBuffer] = weakref.WeakKeyDictionary()
+
+
+def _buffer(store: FhirStore) -> ReadAuditBuffer:
+    found = _buffers.get(store)
+    if found is None:
+        found = _buffers[store] = ReadAuditBuffer(store)
+    return found
+
+
+async def drain(store: FhirStore) -> None:
+    """Write the buffered read records of ``store`` (at the application's shutdown, and in tests)."""
+    found = _buffers.pop(store, None)
+    if found is not None:
+        await found.close()

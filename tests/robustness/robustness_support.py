@@ -25,6 +25,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator, Mapping
@@ -118,7 +119,13 @@ class ServerProcess:
         self.starts += 1
         log = self.log_dir / f"server-{self.starts}.log"
         self.logs.append(log)
-        env = {**os.environ, "SENHEALTH_DATABASE_URL": self.database_url}
+        env = {
+            **os.environ,
+            "SENHEALTH_DATABASE_URL": self.database_url,
+            # the server's own files (the OAuth signing key) in a scratch directory, not the user's
+            "SENHEALTH_DATA_DIR": os.environ.get("SENHEALTH_TEST_DATA_DIR")
+            or tempfile.mkdtemp(prefix="senhealth-rb-"),
+        }
         with log.open("wb") as out:
             self.proc = subprocess.Popen(
                 [senhealth_executable(), "serve", "--port", str(self.port), "--log-level", self.log_level],

@@ -132,6 +132,22 @@ def province_section(stats: LoadStats, load: str, url: str) -> list[str]:
     return lines
 
 
+def _reads(
+    args: argparse.Namespace, server: ServerProcess, url: str, headers: dict[str, str] | None = None
+) -> ReadResult:
+    """The read benchmark with the command line's settings."""
+    return read_benchmark(
+        server,
+        url,
+        connections=args.read_connections,
+        duration=args.read_duration,
+        warmup=args.read_warmup,
+        ids=args.read_ids,
+        tool=args.client,
+        headers=headers,
+    )
+
+
 def platform_reads(args: argparse.Namespace, url: str, resources: int, core_rps: float | None) -> list[str]:
     """The read benchmark on the platform's app (``senhealth.app:build_app``): bearer token checked on
     every request (a system client's ``system/*.rs`` token), the role policy asked, and an audit row
@@ -154,16 +170,7 @@ def platform_reads(args: argparse.Namespace, url: str, resources: int, core_rps:
         with ServerProcess(url, workers=args.workers, app="senhealth.app:build_app", env=env) as server:
             load = load_average()
             print(f"reads with auth and audit (load average {load}) ...", file=sys.stderr)
-            result = read_benchmark(
-                server,
-                url,
-                connections=args.read_connections,
-                duration=args.read_duration,
-                warmup=args.read_warmup,
-                ids=args.read_ids,
-                tool=args.client,
-                headers={"Authorization": f"Bearer {token}"},
-            )
+            result = _reads(args, server, url, {"Authorization": f"Bearer {token}"})
     lines = read_section(
         result, resources, load, args.workers, url, ", with sign-in, access policy and audit"
     )
@@ -390,25 +397,18 @@ def main() -> None:
                 save()
             if not parts & {"read", "search", "platform"}:
                 return
+            core_rps: float | None = None
             with ServerProcess(url, workers=args.workers) as server:
                 if "read" in parts:
                     load = load_average()
                     print(f"reads (load average {load}) ...", file=sys.stderr)
-                    result = read_benchmark(
-                        server,
-                        url,
-                        connections=args.read_connections,
-                        duration=args.read_duration,
-                        warmup=args.read_warmup,
-                        ids=args.read_ids,
-                        tool=args.client,
-                    )
+                    result = _reads(args, server, url)
                     sections.append(read_section(result, stats.resources, load, args.workers, url))
                     print("\n".join(sections[-1]))
                     save()
                     core_rps = result.rps
                 if "platform" in parts:
-                    sections.append(platform_reads(args, url, stats.resources, locals().get("core_rps")))
+                    sections.append(platform_reads(args, url, stats.resources, core_rps))
                     print("\n".join(sections[-1]))
                     save()
                 if "search" in parts:

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 import croniter  # type: ignore[import-untyped]
@@ -322,16 +322,7 @@ def schedule(name: str, *, cron: str, args: Mapping[str, Any] | None = None, sch
         periodic_id=schedule_id,
         configure_kwargs={"task_kwargs": dict(args or {})},
     )
-    _tasks[name] = TaskSpec(
-        spec.name,
-        spec.handler,
-        spec.retries,
-        spec.backoff_s,
-        spec.max_backoff_s,
-        spec.queue,
-        spec.priority,
-        (*spec.schedules, (schedule_id, cron)),
-    )
+    _tasks[name] = replace(spec, schedules=(*spec.schedules, (schedule_id, cron)))
 
 
 def unschedule(name: str, schedule_id: str = "") -> bool:
@@ -340,16 +331,7 @@ def unschedule(name: str, schedule_id: str = "") -> bool:
     spec = _tasks.get(name)
     if removed and spec is not None:
         kept = tuple(s for s in spec.schedules if s[0] != schedule_id)
-        _tasks[name] = TaskSpec(
-            spec.name,
-            spec.handler,
-            spec.retries,
-            spec.backoff_s,
-            spec.max_backoff_s,
-            spec.queue,
-            spec.priority,
-            kept,
-        )
+        _tasks[name] = replace(spec, schedules=kept)
     return removed
 
 

@@ -26,7 +26,8 @@ system client                 what its scopes grant                      every p
 
 Resources outside every patient's compartment (Organization, Practitioner, Location, ...) are visible to
 every signed-in role. Without a principal (sign-in not required: development) nothing is restricted.
-A token's SMART scopes, when present, must also grant the interaction.
+A token's SMART scopes, when present, must also grant the interaction
+(:func:`senhealth.security.oauth.scopes.permits`).
 
 Access time windows: a role may be limited to hours of the day (``windows``, local time of the
 province); outside them every interaction is refused.
@@ -41,47 +42,15 @@ from typing import Final
 from zoneinfo import ZoneInfo
 
 from senhealth.fhir.access import Action, Principal, Restriction
+from senhealth.security.oauth.scopes import permits
 
-__all__ = ["CARE_ROLES", "READ_ONLY", "RolePolicy", "scope_permits"]
+__all__ = ["CARE_ROLES", "READ_ONLY", "RolePolicy"]
 
 #: Roles that treat patients at a facility.
 CARE_ROLES: Final = frozenset({"doctor", "nurse", "commune_health_worker", "facility_admin"})
 READ_ONLY: Final[frozenset[Action]] = frozenset({"read", "search", "history"})
 _PATIENT_ACTIONS: Final[frozenset[Action]] = frozenset({"read", "search", "history", "operation"})
 _OFFICER_ACTIONS: Final[frozenset[Action]] = frozenset({"read", "search", "history"})
-_LETTERS: Final[Mapping[str, str]] = {
-    "create": "c",
-    "read": "r",
-    "update": "u",
-    "delete": "d",
-    "search": "s",
-    "history": "r",
-    "operation": "r",
-}
-
-
-def scope_permits(scopes: frozenset[str], action: Action, res_type: str | None) -> bool:
-    """Whether SMART scopes grant ``action`` on ``res_type`` (v2 ``patient/Observation.rs``, ``user/*.cruds``;
-    v1 ``.read`` / ``.write`` / ``.*``). Only the resource scopes count; ``openid`` and the like grant
-    nothing. A system-level interaction (no type) needs a ``*`` scope."""
-    letter = _LETTERS[action]
-    for scope in scopes:
-        context, sep, rest = scope.partition("/")
-        if not sep or context not in ("patient", "user", "system"):
-            continue
-        rtype, dot, perms = rest.partition(".")
-        if not dot:
-            continue
-        perms = perms.split("?", 1)[0]
-        if rtype != "*" and rtype != res_type:
-            continue
-        if perms in ("*", "write") and letter in "cud":
-            return True
-        if perms in ("*", "read") and letter in "rs":
-            return True
-        if perms and set(perms) <= set("cruds") and letter in perms:
-            return True
-    return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +63,7 @@ class RolePolicy:
     def check(self, principal: Principal | None, action: Action, res_type: str | None) -> bool:
         if principal is None:
             return True
-        if principal.scopes and not scope_permits(principal.scopes, action, res_type):
+        if principal.scopes and not permits(principal.scopes, action, res_type):
             return False
         if principal.kind == "system":
             return bool(principal.scopes)

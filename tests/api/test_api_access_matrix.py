@@ -49,7 +49,7 @@ class World:
     types: dict[str, str] = field(default_factory=dict)
 
 
-def visible_patients(who: str, world: World) -> set[str] | None:
+def visible_patients(who: str) -> set[str] | None:
     """The rule: which patients' data ``who`` may see (None: all)."""
     return {
         "doctor-f1": {"A"},
@@ -64,7 +64,7 @@ def visible_patients(who: str, world: World) -> set[str] | None:
 
 
 def sees(who: str, name: str, world: World) -> bool:
-    allowed = visible_patients(who, world)
+    allowed = visible_patients(who)
     patient = world.patient_of[name]
     return allowed is None or patient is None or patient in allowed
 

@@ -91,10 +91,21 @@ class Restriction:
     EpisodeOfCare whose ``managingOrganization``, or the Patient's ``managingOrganization`` /
     ``generalPractitioner`` is that Organization. ``Restriction()`` shows no patient data at all.
     The policy returns ``None`` for "no restriction".
+
+    ``network``: also the patients cared for at the referral network of ``facilities`` (an Organization
+    whose ``partOf`` is one of them, or the Organization one of them is ``partOf``: a commune station's
+    district centre, a district centre's stations), except a patient whose Consent withholds that
+    sharing: an ``active`` Consent whose ``provision.type`` is ``deny`` for the purpose
+    ``network_purpose`` (``http://terminology.hl7.org/CodeSystem/v3-ActReason``), with no
+    ``provision.actor`` or with one of ``facilities`` among its actors
+    (https://hl7.org/fhir/R4/consent.html). A patient with a care relationship at ``facilities``
+    themselves is visible whatever their Consent says: that is their own care there.
     """
 
     patients: frozenset[str] = frozenset()
     facilities: tuple[str, ...] = ()  # Organization ids
+    network: bool = False
+    network_purpose: str = "TREAT"
 
 
 @dataclass(frozen=True, slots=True)

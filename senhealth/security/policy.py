@@ -15,8 +15,13 @@ commune health worker         create, update, delete                     facilit
                                                                          EpisodeOfCare, managingOrganization or
                                                                          generalPractitioner); break-the-glass:
                                                                          every patient, with a reason, audited
-facility administrator        as above                                   as above
-patient                       read, search, history, operations          their own compartment only
+facility administrator        as above                                   as above; both: also patients cared for
+                                                                         in the facility's referral network
+                                                                         (``partOf`` one step up or down) unless
+                                                                         their Consent denies sharing for
+                                                                         treatment (:mod:`.consent`)
+patient                       read, search, history, operations;         their own compartment only
+                              create and update their Consents
 public health (CDC) officer   read, search, history                      none yet: the notifiable-disease rule comes
                                                                          with the surveillance issue
 provincial officer,           read, search, history                      none (aggregates come from analytics)
@@ -51,6 +56,8 @@ CARE_ROLES: Final = frozenset({"doctor", "nurse", "commune_health_worker", "faci
 READ_ONLY: Final[frozenset[Action]] = frozenset({"read", "search", "history"})
 _PATIENT_ACTIONS: Final[frozenset[Action]] = frozenset({"read", "search", "history", "operation"})
 _OFFICER_ACTIONS: Final[frozenset[Action]] = frozenset({"read", "search", "history"})
+#: What a patient may write in their own compartment: their consents (docs/consent.md).
+_PATIENT_WRITABLE: Final = frozenset({"Consent"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +80,8 @@ class RolePolicy:
         if roles & CARE_ROLES:
             return True
         if principal.kind == "patient" or "patient" in roles:
+            if res_type in _PATIENT_WRITABLE and action in ("create", "update"):
+                return True
             return action in _PATIENT_ACTIONS
         if "cdc_officer" in roles:
             return action in READ_ONLY
@@ -87,7 +96,7 @@ class RolePolicy:
             if principal.break_glass:
                 return None
             facility = (principal.facility or "").removeprefix("Organization/")
-            return Restriction(facilities=(facility,) if facility else ())
+            return Restriction(facilities=(facility,), network=True) if facility else Restriction()
         if principal.kind == "patient" or "patient" in principal.roles:
             own = (principal.patient or "").removeprefix("Patient/")
             return Restriction(patients=frozenset({own}) if own else frozenset())

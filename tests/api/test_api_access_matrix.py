@@ -3,7 +3,8 @@
 Spec: https://hl7.org/fhir/R4/security.html (a resource the caller may not see is answered like an
 unknown one), the rules in :mod:`senhealth.security.policy`. Data-driven: the expected outcome of each
 case is computed from one rule ("which patients may this principal see"), not listed by hand, and every
-case is checked against it: reads (the fast path and the routed one), vread, instance history, type
+case is checked against it (a district's doctor sees the patients of its commune station through the
+referral network, except one who refused that sharing in a Consent): reads (the fast path and the routed one), vread, instance history, type
 history, searches (with ``_include`` and ``_revinclude``), compartment searches, ``$everything``, and
 writes. A denied read must be indistinguishable from a read of an id that does not exist.
 """
@@ -22,6 +23,7 @@ from senhealth.api import create_app
 from senhealth.core.config import Settings
 from senhealth.fhir import access
 from senhealth.fhir.access import Principal
+from senhealth.security.consent import build_consent
 from senhealth.security.policy import RolePolicy
 
 JSON = {"Content-Type": "application/fhir+json"}
@@ -30,6 +32,7 @@ JSON = {"Content-Type": "application/fhir+json"}
 def principals(patient_a: str) -> dict[str, Principal]:
     return {
         "doctor-f1": Principal("user", "u1", frozenset({"doctor"}), facility="Organization/f1"),
+        "doctor-f0": Principal("user", "u8", frozenset({"doctor"}), facility="Organization/f0"),
         "nurse-f2": Principal("user", "u2", frozenset({"nurse"}), facility="Organization/f2"),
         "chw-f1": Principal("user", "u3", frozenset({"commune_health_worker"}), facility="Organization/f1"),
         "patient-a": Principal("patient", "u4", frozenset({"patient"}), patient=f"Patient/{patient_a}"),
@@ -52,8 +55,9 @@ class World:
 def visible_patients(who: str) -> set[str] | None:
     """The rule: which patients' data ``who`` may see (None: all)."""
     return {
-        "doctor-f1": {"A"},
-        "chw-f1": {"A"},
+        "doctor-f1": {"A", "D"},
+        "chw-f1": {"A", "D"},
+        "doctor-f0": {"A"},  # f1's district: A through the referral network; D refused that sharing
         "nurse-f2": {"B"},
         "patient-a": {"A"},
         "analyst": set(),
@@ -88,16 +92,26 @@ async def _build(c: httpx.AsyncClient) -> World:
         world.types[name] = resource["resourceType"]
         world.patient_of[name] = patient
 
-    await put("f1", {"resourceType": "Organization", "id": "f1", "name": "Trạm Y tế xã Một"}, None)
+    await put("f0", {"resourceType": "Organization", "id": "f0", "name": "Trung tâm Y tế huyện"}, None)
+    await put(
+        "f1",
+        {
+            "resourceType": "Organization",
+            "id": "f1",
+            "name": "Trạm Y tế xã Một",
+            "partOf": {"reference": "Organization/f0"},
+        },
+        None,
+    )
     await put("f2", {"resourceType": "Organization", "id": "f2", "name": "Bệnh viện Hai"}, None)
     await put("P1", {"resourceType": "Practitioner", "id": "prac-1", "name": [{"family": "Lê"}]}, None)
-    for p in ("A", "B", "C"):
+    for p in ("A", "B", "C", "D"):
         await put(
             p,
             {"resourceType": "Patient", "id": f"pat-{p.lower()}", "name": [{"family": "Trần", "given": [p]}]},
             p,
         )
-    for p, org in (("A", "f1"), ("B", "f2")):
+    for p, org in (("A", "f1"), ("B", "f2"), ("D", "f1")):
         enc = {
             "resourceType": "Encounter",
             "id": f"enc-{p.lower()}",
@@ -107,7 +121,7 @@ async def _build(c: httpx.AsyncClient) -> World:
             "serviceProvider": {"reference": f"Organization/{org}"},
         }
         await put(f"E{p}", enc, p)
-    for p in ("A", "B", "C"):
+    for p in ("A", "B", "C", "D"):
         obs = {
             "resourceType": "Observation",
             "id": f"obs-{p.lower()}",
@@ -125,6 +139,8 @@ async def _build(c: httpx.AsyncClient) -> World:
         if p == "A":  # A's observation is also about B (focus is not in the Patient compartment)
             obs["focus"] = [{"reference": "Patient/pat-b"}]
         await put(f"O{p}", obs, p)
+    refusal = build_consent("pat-d", "TREAT", "deny", consent_id="consent-d")
+    await put("KD", refusal, "D")  # D refuses sharing across facilities (docs/consent.md)
     return world
 
 
@@ -202,7 +218,7 @@ def test_access_matrix(api_url: str, policy: None) -> None:
                     leaks.append(f"{who}: search {res_type}: {sorted(got)} != {sorted(want_set)}")
             r = await c.get("/fhir/Observation", params={"_include": "Observation:subject"}, headers=h)
             included = _names_in(r.json(), world, "include")
-            want_inc = {p for p in ("A", "B", "C") if sees(who, p, world) and sees(who, f"O{p}", world)}
+            want_inc = {p for p in ("A", "B", "C", "D") if sees(who, p, world) and sees(who, f"O{p}", world)}
             expect("include", included == want_inc, True)
             r = await c.get("/fhir/Observation", params={"_include": "Observation:focus"}, headers=h)
             focus = _names_in(r.json(), world, "include")
@@ -215,7 +231,9 @@ def test_access_matrix(api_url: str, policy: None) -> None:
             r = await c.get("/fhir/Patient", params={"_revinclude": "Observation:subject"}, headers=h)
             revinc = _names_in(r.json(), world, "include")
             expect(
-                "revinclude", revinc == {f"O{p}" for p in ("A", "B", "C") if sees(who, f"O{p}", world)}, True
+                "revinclude",
+                revinc == {f"O{p}" for p in ("A", "B", "C", "D") if sees(who, f"O{p}", world)},
+                True,
             )
             r = await c.get("/fhir/Observation/_history", headers=h)
             hist = {e["resource"]["id"] for e in r.json().get("entry", []) if "resource" in e}
@@ -223,7 +241,7 @@ def test_access_matrix(api_url: str, policy: None) -> None:
                 world.ids[n] for n in world.ids if world.types[n] == "Observation" and sees(who, n, world)
             }
             expect("type history", hist == want_hist, True)
-            for p in ("A", "B", "C"):
+            for p in ("A", "B", "C", "D"):
                 pid = world.ids[p]
                 r = await c.get(f"/fhir/Patient/{pid}/Observation", headers=h)
                 expect(f"compartment {p}", r.status_code == 200, sees(who, p, world))
@@ -239,12 +257,14 @@ def test_access_matrix(api_url: str, policy: None) -> None:
                     "subject": {"reference": f"Patient/{world.ids[p]}"},
                 }
                 r = await c.post("/fhir/Observation", json=obs, headers={**h, **JSON})
-                may_write = who in ("doctor-f1", "chw-f1", "nurse-f2", "glass-f1") and sees(who, p, world)
+                may_write = who in ("doctor-f1", "doctor-f0", "chw-f1", "nurse-f2", "glass-f1") and sees(
+                    who, p, world
+                )
                 checked["cases"] += 1
                 if (r.status_code == 201) != may_write:
                     leaks.append(f"{who}: create for {p}: {r.status_code}")
                 assert r.status_code in (201, 403), (who, p, r.status_code, r.text)
 
     _run(api_url, scenario)
-    assert checked["cases"] >= 8 * 50  # every principal went through every case
+    assert checked["cases"] >= 9 * 50  # every principal went through every case
     assert not leaks, "\n".join(leaks)

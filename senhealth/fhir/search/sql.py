@@ -34,6 +34,7 @@ from functools import cache
 from typing import Any
 
 from psycopg import sql
+from psycopg.types.json import Jsonb
 
 from senhealth.fhir.access import Restriction
 from senhealth.fhir.model.search_parameters import search_params_for
@@ -251,7 +252,52 @@ class SqlBuilder:
                         orgs=self.p.add(list(restriction.facilities), "text[]"),
                     )
                 )
+                if restriction.network:
+                    parts.append(self._network(pkey, pids, restriction))
         return sql.SQL("({})").format(sql.SQL(" OR ").join(parts))
+
+    def _network(self, pkey: sql.Composable, care: list[int], restriction: Restriction) -> sql.Composable:
+        """Patients cared for at the referral network of the restriction's facilities (one ``partOf``
+        step up or down), unless an active Consent of theirs denies sharing for the network purpose
+        (the rule: :class:`senhealth.fhir.access.Restriction`)."""
+        part_of = self.param_ids.ids(("Organization",), "partof")
+        if not part_of:
+            return sql.SQL("false")
+        orgs = self.p.add(list(restriction.facilities), "text[]")
+        refs = self.p.add([f"Organization/{f}" for f in restriction.facilities], "text[]")
+        denial = self.p.add(
+            Jsonb(
+                {
+                    "status": "active",
+                    "provision": {"type": "deny", "purpose": [{"code": restriction.network_purpose}]},
+                }
+            ),
+            "jsonb",
+        )
+        po = self.p.add(part_of, "smallint[]")
+        c, n, k = (sql.Identifier(self.alias(x)) for x in ("net", "org", "consent"))
+        return sql.SQL(
+            "({pkey} IN (SELECT {c}.pkey FROM idx_reference {c} WHERE {c}.param_id = ANY({care})"
+            " AND {c}.target_type = 'Organization' AND {c}.target_id IN ("
+            "SELECT l.res_id FROM idx_reference {n} JOIN fhir_locator l ON l.rid = {n}.rid"
+            " WHERE {n}.param_id = ANY({po}) AND {n}.target_type = 'Organization' AND {n}.target_id = ANY({orgs})"
+            " UNION SELECT {n}.target_id FROM idx_reference {n} JOIN fhir_locator l ON l.rid = {n}.rid"
+            " WHERE {n}.param_id = ANY({po}) AND l.res_type = 'Organization' AND l.res_id = ANY({orgs})))"
+            " AND NOT EXISTS (SELECT 1 FROM fhir_resource {k} WHERE {k}.pkey = {pkey} AND {k}.res_type = 'Consent'"
+            " AND {k}.content @> {denial} AND (NOT ({k}.content -> 'provision' ? 'actor')"
+            " OR EXISTS (SELECT 1 FROM jsonb_array_elements({k}.content -> 'provision' -> 'actor') a"
+            " WHERE a -> 'reference' ->> 'reference' = ANY({refs})))))"
+        ).format(
+            pkey=pkey,
+            c=c,
+            n=n,
+            k=k,
+            care=self.p.add(care, "smallint[]"),
+            po=po,
+            orgs=orgs,
+            refs=refs,
+            denial=denial,
+        )
 
     def filters(
         self,

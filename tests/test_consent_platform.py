@@ -1,0 +1,132 @@
+"""Consent enforced by the assembled platform (``senhealth.app.build_app``): sharing a record across the
+referral network follows the patient's Consent for treatment, from the next request on.
+
+Spec: https://hl7.org/fhir/R4/consent.html; the rules: docs/consent.md. The network: a district health
+centre (``dist``) and the commune station that is ``partOf`` it (``xa``), and an unrelated hospital
+(``other``). The patient is cared for at the commune station. The district's doctor sees them through the
+network until the patient refuses that sharing in a Consent they write themselves; the commune's doctor
+(their own care) always does; the unrelated hospital never does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from senhealth.app import build_app
+from senhealth.cli_token import mint_user_token
+from senhealth.core.config import Settings
+from senhealth.core.migrate import migrate
+from senhealth.fhir import access
+from senhealth.security import accounts
+from senhealth.security.consent import build_consent
+from senhealth.security.directory import user_info
+from senhealth.security.oauth.config import OAuthConfig
+
+JSON = {"Content-Type": "application/fhir+json"}
+
+
+@pytest.fixture
+def platform_settings(schema_url: str, tmp_path: Path) -> Iterator[Settings]:
+    migrate(schema_url)
+    yield Settings(database_url=schema_url, data_dir=tmp_path, auth_required=True)
+    access.install(policy=access.OPEN, sink=access.NO_AUDIT)
+
+
+def test_network_sharing_follows_the_patients_consent(platform_settings: Settings) -> None:
+    settings = platform_settings
+    seen: dict[str, Any] = {}
+
+    async def main() -> None:
+        app = build_app(settings)
+        async with app.router.lifespan_context(app):
+            config = OAuthConfig.from_settings(settings)
+
+            async def token(username: str, roles: list[str], **kw: Any) -> dict[str, str]:
+                user = await accounts.create_user(username, "mat-khau-dai-123", roles, **kw)
+                return {"Authorization": f"Bearer {mint_user_token(user_info(user), config=config)}"}
+
+            admin = await token("quan.tri", ["facility_admin"], facility="Organization/xa")
+            district = await token("bs.huyen", ["doctor"], facility="Organization/dist")
+            commune = await token("yt.xa", ["commune_health_worker"], facility="Organization/xa")
+            other = await token("bs.khac", ["doctor"], facility="Organization/other")
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+                for org, part_of in (("dist", None), ("xa", "dist"), ("other", None)):
+                    body: dict[str, Any] = {"resourceType": "Organization", "id": org, "name": org}
+                    if part_of:
+                        body["partOf"] = {"reference": f"Organization/{part_of}"}
+                    r = await c.put(f"/fhir/Organization/{org}", json=body, headers={**admin, **JSON})
+                    assert r.status_code in (200, 201), r.text
+                pat = {"resourceType": "Patient", "managingOrganization": {"reference": "Organization/xa"}}
+                r = await c.post("/fhir/Patient", json=pat, headers={**commune, **JSON})
+                assert r.status_code == 201, r.text
+                pid = r.json()["id"]
+                obs = {
+                    "resourceType": "Observation",
+                    "status": "final",
+                    "code": {"coding": [{"system": "http://loinc.org", "code": "8480-6"}]},
+                    "subject": {"reference": f"Patient/{pid}"},
+                    "valueQuantity": {"value": 150, "unit": "mm[Hg]"},
+                }
+                r = await c.post("/fhir/Observation", json=obs, headers={**commune, **JSON})
+                assert r.status_code == 201, r.text
+                oid = r.json()["id"]
+                patient = await token("benh.nhan", ["patient"], patient=f"Patient/{pid}")
+
+                async def visible(h: dict[str, str]) -> tuple[int, int, list[str], int]:
+                    read = (await c.get(f"/fhir/Patient/{pid}", headers=h)).status_code
+                    obs_read = (await c.get(f"/fhir/Observation/{oid}", headers=h)).status_code
+                    found = (await c.get("/fhir/Observation", params={"code": "8480-6"}, headers=h)).json()
+                    ids = [e["resource"]["id"] for e in found.get("entry", [])]
+                    everything = (await c.get(f"/fhir/Patient/{pid}/$everything", headers=h)).status_code
+                    return read, obs_read, ids, everything
+
+                shared = (200, 200, [oid], 200)
+                hidden = (404, 404, [], 404)
+                seen["before"] = [await visible(h) for h in (district, commune, other)]
+
+                # The patient refuses sharing for treatment, through the API, as the portal does.
+                deny = build_consent(pid, "TREAT", "deny", when=None)
+                r = await c.post("/fhir/Consent", json=deny, headers={**patient, **JSON})
+                assert r.status_code == 201, r.text
+                consent = r.json()
+                seen["denied"] = [await visible(h) for h in (district, commune, other)]
+
+                # Withdrawn: the next request sees the record again.
+                consent["status"] = "inactive"
+                r = await c.put(f"/fhir/Consent/{consent['id']}", json=consent, headers={**patient, **JSON})
+                assert r.status_code == 200, r.text
+                seen["withdrawn"] = [await visible(h) for h in (district, commune, other)]
+
+                # A refusal naming one organisation holds for that one only.
+                limited = build_consent(pid, "TREAT", "deny", actors=["Organization/dist"])
+                limited["id"] = consent["id"]
+                r = await c.put(f"/fhir/Consent/{consent['id']}", json=limited, headers={**patient, **JSON})
+                assert r.status_code == 200, r.text
+                seen["limited"] = [await visible(h) for h in (district, commune)]
+
+                # The patient may write their own consents, nothing else, and nobody else's.
+                r = await c.post("/fhir/Observation", json=obs, headers={**patient, **JSON})
+                seen["patient_obs"] = r.status_code
+                stranger = (
+                    await c.post("/fhir/Patient", json=pat, headers={**commune, **JSON})
+                ).json()["id"]
+                r = await c.post(
+                    "/fhir/Consent", json=build_consent(stranger, "HRESCH", "permit"), headers={**patient, **JSON}
+                )
+                seen["foreign_consent"] = r.status_code
+                seen.update(shared=shared, hidden=hidden)
+
+    asyncio.run(main())
+    shared, hidden = seen["shared"], seen["hidden"]
+    assert seen["before"] == [shared, shared, hidden]
+    assert seen["denied"] == [hidden, shared, hidden]
+    assert seen["withdrawn"] == [shared, shared, hidden]
+    assert seen["limited"] == [hidden, shared]
+    assert seen["patient_obs"] == 403
+    assert seen["foreign_consent"] in (403, 404)

@@ -576,9 +576,26 @@ async def _audit(tx: StoreTx, kind: str, answers: dict[int, EntryResponse], pati
     sink = audit_sink()
     if sink is NO_AUDIT:
         return
+    touched: set[tuple[str, str]] = set()
     for answer in answers.values():
-        if answer.target is not None and answer.target[0] == "Patient":
-            patients.add(answer.target[1])
+        if answer.target is not None:
+            touched.add(answer.target)
+        body = answer.resource
+        if isinstance(body, dict) and body.get("resourceType") == "Bundle":
+            for e in body.get("entry") or ():
+                res = e.get("resource") if isinstance(e, dict) else None
+                if isinstance(res, dict) and isinstance(res.get("id"), str):
+                    touched.add((str(res.get("resourceType")), res["id"]))
+        elif isinstance(body, dict) and isinstance(body.get("id"), str):
+            touched.add((str(body.get("resourceType")), body["id"]))
+    if touched:  # the patients whose data the Bundle wrote or returned (BALP: the patients concerned)
+        types, ids = zip(*sorted(touched), strict=True)
+        cur = await tx.conn.execute(
+            "SELECT DISTINCT pkey FROM fhir_locator WHERE (res_type, res_id) IN"
+            " (SELECT * FROM unnest(%s::text[], %s::text[]))",
+            (list(types), list(ids)),
+        )
+        patients.update(str(r[0]) for r in await cur.fetchall())
     event = AccessEvent(
         when=datetime.now(UTC),
         principal=current_principal().get(),
@@ -595,7 +612,7 @@ async def _transaction(
     store: FhirStore, executor: EntryExecutor, requests: list[EntryRequest]
 ) -> dict[int, EntryResponse]:
     answers: dict[int, EntryResponse] = {}
-    plan = _plain_writes(requests)
+    plan = _plain_writes(requests) if getattr(executor, "allows_bulk", True) else None
     async with store.transaction() as tx:
         if plan is not None:
             answers, patients = await _bulk(tx, plan)

@@ -268,3 +268,67 @@ def test_access_matrix(api_url: str, policy: None) -> None:
     _run(api_url, scenario)
     assert checked["cases"] >= 9 * 50  # every principal went through every case
     assert not leaks, "\n".join(leaks)
+
+
+def test_bundles_are_checked_entry_by_entry(api_url: str, policy: None) -> None:
+    """A restricted role's batch and transaction entries follow the same rule as the interactions sent
+    one by one: unseen reads answer 404, searches return only the caller's patients, a write for
+    someone else's patient fails (a transaction rolls back whole), history and operations are refused."""
+    out: dict[str, Any] = {}
+
+    async def scenario(c: httpx.AsyncClient, tokens: dict[str, Principal]) -> None:
+        world = await _build(c)
+        tokens["doctor-f1"] = principals(world.ids["A"])["doctor-f1"]
+        h = {"Authorization": "Bearer doctor-f1", **JSON}
+
+        def obs_for(p: str) -> dict[str, Any]:
+            return {
+                "resourceType": "Observation",
+                "status": "final",
+                "code": {"text": "mạch"},
+                "subject": {"reference": f"Patient/{world.ids[p]}"},
+            }
+
+        batch = {
+            "resourceType": "Bundle",
+            "type": "batch",
+            "entry": [
+                {"request": {"method": "GET", "url": f"Observation/{world.ids['OA']}"}},
+                {"request": {"method": "GET", "url": f"Observation/{world.ids['OB']}"}},
+                {"request": {"method": "GET", "url": "Observation?code=8867-4"}},
+                {"request": {"method": "GET", "url": f"Patient/{world.ids['B']}/Observation"}},
+                {"request": {"method": "GET", "url": "Observation/_history"}},
+                {"resource": obs_for("A"), "request": {"method": "POST", "url": "Observation"}},
+                {"resource": obs_for("B"), "request": {"method": "POST", "url": "Observation"}},
+                {"request": {"method": "DELETE", "url": f"Observation/{world.ids['OB']}"}},
+            ],
+        }
+        r = await c.post("/fhir", json=batch, headers=h)
+        assert r.status_code == 200, r.text
+        entries = r.json()["entry"]
+        out["batch"] = [e["response"]["status"].split()[0] for e in entries]
+        found = entries[2]["resource"].get("entry", [])
+        out["searched"] = sorted(e["resource"]["id"] for e in found if e["search"]["mode"] == "match")
+        transaction = {
+            "resourceType": "Bundle",
+            "type": "transaction",
+            "entry": [
+                {"resource": obs_for("A"), "request": {"method": "POST", "url": "Observation"}},
+                {"resource": obs_for("B"), "request": {"method": "POST", "url": "Observation"}},
+            ],
+        }
+        before = (await c.get("/fhir/Observation", params={"_summary": "count"})).json()["total"]
+        r = await c.post("/fhir", json=transaction, headers=h)
+        out["transaction"] = r.status_code
+        after = (await c.get("/fhir/Observation", params={"_summary": "count"})).json()["total"]
+        out["rolled_back"] = before == after
+        ok = {**transaction, "entry": transaction["entry"][:1]}
+        out["transaction_ok"] = (await c.post("/fhir", json=ok, headers=h)).status_code
+        out["ids"] = world.ids
+
+    _run(api_url, scenario)
+    ids = out["ids"]
+    assert out["batch"] == ["200", "404", "200", "404", "403", "201", "403", "404"]
+    assert out["searched"] == sorted([ids["OA"], ids["OD"]])
+    assert out["transaction"] == 403 and out["rolled_back"]
+    assert out["transaction_ok"] == 200

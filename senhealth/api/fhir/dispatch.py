@@ -10,6 +10,14 @@ an entry's URL (``Patient/1``, ``Patient?identifier=x``, ``Patient/1/_history/2`
 ``Patient/1/Observation``, ``Patient/$validate``...) and runs the same
 :class:`~senhealth.api.fhir.interactions.Interactions`, searches and operations as the HTTP routes, on
 the Bundle's store transaction.
+
+Under an access policy (:mod:`senhealth.api.fhir.authz`) each entry is checked as its own HTTP
+interaction would be: the role must be allowed it (403 for the entry: a transaction fails whole, a batch
+answers that entry); a read outside the caller's patients answers 404 like an unknown resource; searches
+carry the restriction in their SQL; a write must touch, and leave, a resource the caller may see
+(updates of an unseen resource 404, creations outside the caller's patients 403). History and
+operation entries are refused to restricted callers (send them on their own), and such a transaction
+never takes the bulk COPY path, which checks nothing per entry.
 """
 
 from __future__ import annotations
@@ -19,10 +27,12 @@ import binascii
 from typing import Any
 from urllib.parse import parse_qsl
 
+from senhealth.api.fhir.authz import authorize, can_see, hide
 from senhealth.api.fhir.bundles import history_bundle, searchset_bundle
 from senhealth.api.fhir.errors import FhirError
 from senhealth.api.fhir.headers import matches_etag, parse_etag, parse_http_date
 from senhealth.api.fhir.interactions import Interactions, Result, check_id, check_type, parse_version
+from senhealth.fhir.access import Action, Restriction
 from senhealth.fhir.bundle import EntryRequest, EntryResponse
 from senhealth.fhir.json import JSONDecodeError, parse
 from senhealth.fhir.operations.parameters import from_body
@@ -30,7 +40,7 @@ from senhealth.fhir.operations.registry import Level, OperationCall, find_operat
 from senhealth.fhir.patch import FHIRPATH_PATCH, JSON_PATCH
 from senhealth.fhir.search.execute import search, subset
 from senhealth.fhir.search.request import parse_search
-from senhealth.fhir.store import FhirStore, Stored, StoreTx
+from senhealth.fhir.store import FhirStore, Gone, NotFound, Stored, StoreTx
 from senhealth.fhir.store.meta import instant
 
 __all__ = ["RestExecutor"]
@@ -66,26 +76,101 @@ def _version(value: str | None, header: str) -> int | None:
     return None if value is None else parse_version(parse_etag(value, header), header)
 
 
-class RestExecutor:
-    """Runs one Bundle entry (see the module docstring); ``base`` is the base URL for links."""
+_WRITE_ACTIONS: dict[str, Action] = {"POST": "create", "PUT": "update", "PATCH": "update", "DELETE": "delete"}
+_ON_ITS_OWN = "send it on its own, outside the Bundle"
 
-    def __init__(self, store: FhirStore, base: str, *, strict: bool = False) -> None:
+
+def entry_action(method: str, parts: list[str]) -> tuple[Action, str | None]:
+    """The interaction an entry is (for the policy) and the resource type it concerns."""
+    res_type = parts[0] if parts and parts[0][:1].isupper() else None
+    if any(p.startswith("$") for p in parts):
+        return "operation", res_type
+    if method in ("GET", "HEAD"):
+        if parts[-1:] == ["_history"]:
+            return "history", res_type
+        if len(parts) in (2, 4):
+            return "read", res_type
+        if len(parts) == 3:
+            return "search", None if parts[2] == "*" else parts[2]
+        return "search", res_type
+    return _WRITE_ACTIONS.get(method, "update"), res_type
+
+
+class RestExecutor:
+    """Runs one Bundle entry (see the module docstring); ``base`` is the base URL for links.
+
+    ``restricted``: an access policy restricts the caller (checked per entry; no bulk path)."""
+
+    def __init__(
+        self, store: FhirStore, base: str, *, strict: bool = False, restricted: bool = False
+    ) -> None:
         self.store = store
         self.base = base
         self.strict = strict
+        self.restricted = restricted
+        self.allows_bulk = not restricted
 
     async def match(self, tx: StoreTx, res_type: str, query: str) -> list[str]:
         rows = await Interactions(self.store, tx).match(res_type, query, "A conditional reference")
+        if self.restricted:
+            restriction = authorize("search", res_type)
+            rows = [r for r in rows if await can_see(self.store, restriction, r.pkey, tx.conn)]
         return [row.res_id for row in rows]
 
     async def execute(self, tx: StoreTx, request: EntryRequest) -> EntryResponse:
         path, _, query = request.url.partition("?")
         parts = [p for p in path.split("/") if p]
+        if self.restricted:
+            return await self._checked(tx, request, parts, query)
+        return await self._execute(tx, request, parts, query, None)
+
+    async def _checked(
+        self, tx: StoreTx, request: EntryRequest, parts: list[str], query: str
+    ) -> EntryResponse:
+        """One entry under the access policy (the module docstring)."""
+        action, res_type = entry_action(request.method, parts)
+        restriction = authorize(action, res_type)
+        if restriction is None:
+            return await self._execute(tx, request, parts, query, None)
+        if action in ("history", "operation"):
+            raise FhirError(
+                403,
+                f"A {action} entry is not available in a Bundle to a role limited to some patients: {_ON_ITS_OWN}",
+                code="forbidden",
+            )
+        if action in ("update", "delete") and len(parts) == 2 and res_type is not None:
+            try:
+                before = await tx.read(res_type, parts[1])
+            except (NotFound, Gone):
+                before = None
+            if before is not None and not await can_see(self.store, restriction, before.pkey, tx.conn):
+                raise hide(res_type, parts[1])
+        response = await self._execute(tx, request, parts, query, restriction)
+        if action in ("create", "update", "delete") and response.target is not None:
+            written = await _pkey(tx, *response.target)
+            if written is not None and not await can_see(self.store, restriction, written, tx.conn):
+                if action == "create" or len(parts) != 2:
+                    raise FhirError(
+                        403,
+                        "You may only record data of patients in your care (an encounter at your facility)",
+                        code="forbidden",
+                    )
+                raise hide(*response.target)
+        return response
+
+    async def _execute(
+        self,
+        tx: StoreTx,
+        request: EntryRequest,
+        parts: list[str],
+        query: str,
+        restriction: Restriction | None,
+    ) -> EntryResponse:
         op_at = next((n for n, p in enumerate(parts) if p.startswith("$")), None)
         if op_at is not None:
             return await self._operation(tx, request, parts, op_at, query)
         if request.method in ("GET", "HEAD"):
-            response = await self._get(tx, request, parts, query)
+            response = await self._get(tx, request, parts, query, restriction)
             if request.method == "HEAD":
                 response.resource = None
             return response
@@ -122,7 +207,14 @@ class RestExecutor:
 
     # -- reads ------------------------------------------------------------------------------------
 
-    async def _get(self, tx: StoreTx, request: EntryRequest, parts: list[str], query: str) -> EntryResponse:
+    async def _get(
+        self,
+        tx: StoreTx,
+        request: EntryRequest,
+        parts: list[str],
+        query: str,
+        restriction: Restriction | None,
+    ) -> EntryResponse:
         params = parse_qsl(query, keep_blank_values=True)
         n = len(parts)
         if parts[-1:] == ["_history"] and n <= 3:
@@ -136,16 +228,22 @@ class RestExecutor:
                 if version < 1:
                     raise FhirError(404, f"{res_type}/{res_id} has no version {parts[3][:40]!r}")
                 stored = await tx.vread(res_type, res_id, version)
+            if restriction is not None and not await can_see(self.store, restriction, stored.pkey, tx.conn):
+                raise hide(res_type, res_id)
             return self._read(stored, request, dict(params))
         if n <= 1:
             searched = check_type(parts[0]) if parts else None
-            return await self._search(tx, searched, params, parts[0] if parts else "", None)
+            return await self._search(tx, searched, params, parts[0] if parts else "", None, restriction)
         if n == 3:
             if parts[0] != "Patient":
                 raise FhirError(400, "Only the Patient compartment can be searched", code="not-supported")
             target = None if parts[2] == "*" else check_type(parts[2])
             compartment = ("Patient", check_id(parts[1]))
-            return await self._search(tx, target, params, "/".join(parts), compartment)
+            if restriction is not None and not await can_see(
+                self.store, restriction, compartment[1], tx.conn
+            ):
+                raise hide("Patient", compartment[1])
+            return await self._search(tx, target, params, "/".join(parts), compartment, restriction)
         raise FhirError(400, f"GET {request.url[:100]} is not an interaction this server supports")
 
     def _read(self, stored: Stored, request: EntryRequest, params: dict[str, str]) -> EntryResponse:
@@ -174,9 +272,12 @@ class RestExecutor:
         params: list[tuple[str, str]],
         path: str,
         compartment: tuple[str, str] | None,
+        restriction: Restriction | None = None,
     ) -> EntryResponse:
         parsed = parse_search(res_type, params, strict=self.strict, base_urls=self.store.base_urls)
-        result = await search(tx.conn, parsed, await self.store.param_ids(), compartment=compartment)
+        result = await search(
+            tx.conn, parsed, await self.store.param_ids(), compartment=compartment, restriction=restriction
+        )
         bundle = searchset_bundle(
             self.base, path, parsed.params, result, include_entries=parsed.summary != "count"
         )
@@ -238,3 +339,12 @@ class RestExecutor:
         )
         result = await op.handler(call)
         return EntryResponse(result.status, result.resource)
+
+
+async def _pkey(tx: StoreTx, res_type: str, res_id: str) -> str | None:
+    """The patient key of a resource as the transaction now sees it (None: gone)."""
+    cur = await tx.conn.execute(
+        "SELECT pkey FROM fhir_locator WHERE res_type = %s AND res_id = %s", (res_type, res_id)
+    )
+    row = await cur.fetchone()
+    return None if row is None else str(row[0])

@@ -18,7 +18,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from senhealth.api.fhir.auditing import record_access
+from senhealth.api.fhir.auditing import auditing, record_access
 from senhealth.api.fhir.authz import authorize, can_see, hide
 from senhealth.api.fhir.context import base_url, get_store, respond
 from senhealth.api.fhir.errors import FhirError
@@ -52,13 +52,14 @@ async def run_operation(
         check_id(res_id)
     op = find_operation(name[1:], level, res_type)
     restriction = authorize("operation", res_type)
-    if restriction is not None and res_type is not None and res_id is not None:
+    pkey: str | None = None
+    if res_type is not None and res_id is not None and (restriction is not None or auditing()):
         store = get_store(request)
         try:
             pkey = (await store.read(res_type, res_id)).pkey
         except (NotFound, Gone):
             pkey = None
-        if pkey is not None and not await can_see(store, restriction, pkey):
+        if restriction is not None and pkey is not None and not await can_see(store, restriction, pkey):
             raise hide(res_type, res_id)
     elif restriction is not None and op.affects_state:
         raise FhirError(403, f"${op.name} is not available to your role", code="forbidden")
@@ -99,7 +100,7 @@ async def run_operation(
         "operation",
         res_type,
         res_id,
-        patients=[res_id] if res_type == "Patient" else (),
+        patients=[pkey or (res_id if res_type == "Patient" else None)],
         status=result.status,
         details={"operation": op.name},
     )

@@ -13,14 +13,13 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from senhealth.api.fhir.authz import authorize, restricted
+from senhealth.api.fhir.authz import restricted
 from senhealth.api.fhir.context import base_url, get_store, prefer, respond
 from senhealth.api.fhir.dispatch import RestExecutor
 from senhealth.api.fhir.errors import FhirError
 from senhealth.api.fhir.negotiation import read_resource_body
 from senhealth.api.fhir.openapi import BUNDLE_BODY, errors, extra, query
 from senhealth.api.fhir.responses import FhirResponse
-from senhealth.fhir.access import Action
 from senhealth.fhir.bundle import process_bundle
 from senhealth.fhir.capabilities import RestFeatures, build_capability_statement
 
@@ -74,53 +73,14 @@ async def metadata(request: Request) -> Response:
 )
 async def batch_or_transaction(request: Request) -> Response:
     bundle = await read_resource_body(request, "Bundle")
-    if restricted():
-        _authorize_entries(bundle)
     store = get_store(request)
     base = base_url(request)
     prefs = prefer(request)
-    executor = RestExecutor(store, base, strict=prefs.strict)
+    executor = RestExecutor(store, base, strict=prefs.strict, restricted=restricted())
     answer = await process_bundle(
         store, bundle, executor, bases=(base, *store.base_urls), base=base, return_pref=prefs.return_
     )
     return respond(request, answer)
-
-
-_ACTIONS: dict[str, Action] = {
-    "GET": "read",
-    "HEAD": "read",
-    "POST": "create",
-    "PUT": "update",
-    "PATCH": "update",
-    "DELETE": "delete",
-}
-
-
-def _authorize_entries(bundle: dict[str, Any]) -> None:
-    """Under an access policy: every entry's interaction must be allowed to the caller, and Bundles are
-    for callers whose data is not restricted (system clients, break-the-glass): entries are not yet
-    filtered patient by patient, so a restricted role is refused (403) rather than half-checked."""
-    entries = bundle.get("entry")
-    for entry in entries if isinstance(entries, list) else []:
-        request = entry.get("request") if isinstance(entry, dict) else None
-        if not isinstance(request, dict):
-            continue  # malformed: process_bundle answers 400
-        url = str(request.get("url") or "")
-        res_type = url.split("?", 1)[0].split("/", 1)[0] or None
-        if res_type is not None and (res_type.startswith("$") or not res_type[:1].isupper()):
-            res_type = None
-        action = _ACTIONS.get(str(request.get("method")), "read")
-        if "$" in url:
-            action = "operation"
-        elif action == "read" and "/" not in url.split("?", 1)[0]:
-            action = "search"
-        if authorize(action, res_type) is not None:
-            raise FhirError(
-                403,
-                "Batch and transaction Bundles are not yet available to roles limited to some patients: "
-                "send the interactions one by one",
-                code="forbidden",
-            )
 
 
 def system_router() -> APIRouter:

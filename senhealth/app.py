@@ -33,14 +33,15 @@ def bootstrap() -> None:
     get_model()
 
 
-def install_platform() -> None:
+def install_platform(settings: Settings | None = None) -> None:
     """Install the access policy and the audit sink into the FHIR core (this process)."""
+    from senhealth.core.config import get_settings
     from senhealth.fhir import access
     from senhealth.mpi.operations import register_mpi_operations
     from senhealth.security.audit import PostgresAuditSink
     from senhealth.security.policy import RolePolicy
 
-    access.install(policy=RolePolicy(), sink=PostgresAuditSink())
+    access.install(policy=RolePolicy.from_settings(settings or get_settings()), sink=PostgresAuditSink())
     register_mpi_operations()
 
 
@@ -53,7 +54,7 @@ def build_app(settings: Settings | None = None) -> FastAPI:
     from senhealth.security.oauth.bearer import authenticate_request
 
     bootstrap()
-    install_platform()
+    install_platform(settings)
     app = create_app(settings, authenticate=authenticate_request)
     install_auth(app, AccountDirectory(), settings=settings)
     return app

@@ -80,6 +80,17 @@ class Settings(BaseSettings):
         default_factory=list,
         description="CIDR blocks of facility networks: sign-in from elsewhere needs two-factor.",
     )
+    notifiable_icd10: list[str] = Field(
+        default_factory=list,
+        description=(
+            "ICD-10 codes or code prefixes of the notifiable diseases (A90 dengue, B08.4 hand-foot-and-mouth "
+            "disease...): public-health officers see the records of patients with such a Condition."
+        ),
+    )
+    access_windows: dict[str, str] = Field(
+        default_factory=dict,
+        description='Local hours each role may work, e.g. {"data_analyst": "07:00-17:30"}; other roles: any time.',
+    )
 
     @model_validator(mode="after")
     def _production_needs_secrets(self) -> Settings:

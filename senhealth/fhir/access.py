@@ -100,12 +100,18 @@ class Restriction:
     ``provision.actor`` or with one of ``facilities`` among its actors
     (https://hl7.org/fhir/R4/consent.html). A patient with a care relationship at ``facilities``
     themselves is visible whatever their Consent says: that is their own care there.
+
+    ``conditions``: also the patients with a Condition whose ``code`` is in ICD-10
+    (``http://hl7.org/fhir/sid/icd-10``, or the Vietnamese edition's system) under one of these codes
+    (``A90`` covers ``A90``, ``A91`` is its own; ``B08.4`` covers ``B08.4``): the notifiable diseases a
+    public-health officer follows.
     """
 
     patients: frozenset[str] = frozenset()
     facilities: tuple[str, ...] = ()  # Organization ids
     network: bool = False
     network_purpose: str = "TREAT"
+    conditions: tuple[str, ...] = ()  # ICD-10 codes or prefixes: patients with such a Condition
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,8 +22,10 @@ facility administrator        as above                                   as abov
                                                                          treatment (:mod:`.consent`)
 patient                       read, search, history, operations;         their own compartment only
                               create and update their Consents
-public health (CDC) officer   read, search, history                      none yet: the notifiable-disease rule comes
-                                                                         with the surveillance issue
+public health (CDC) officer   read, search, history, operations          patients with a Condition of a notifiable
+                                                                         disease (ICD-10 codes or prefixes in
+                                                                         ``Settings.notifiable_icd10``, filled by the
+                                                                         surveillance issue)
 provincial officer,           read, search, history                      none (aggregates come from analytics)
 data analyst
 system client                 what its scopes grant                      every patient (backend services)
@@ -46,10 +48,11 @@ from datetime import datetime, time
 from typing import Final
 from zoneinfo import ZoneInfo
 
+from senhealth.core.config import Settings
 from senhealth.fhir.access import Action, Principal, Restriction
 from senhealth.security.oauth.scopes import permits
 
-__all__ = ["CARE_ROLES", "READ_ONLY", "RolePolicy"]
+__all__ = ["CARE_ROLES", "READ_ONLY", "RolePolicy", "parse_window"]
 
 #: Roles that treat patients at a facility.
 CARE_ROLES: Final = frozenset({"doctor", "nurse", "commune_health_worker", "facility_admin"})
@@ -60,12 +63,32 @@ _OFFICER_ACTIONS: Final[frozenset[Action]] = frozenset({"read", "search", "histo
 _PATIENT_WRITABLE: Final = frozenset({"Consent"})
 
 
+def parse_window(spec: str) -> tuple[time, time]:
+    """``"07:00-17:30"`` as (start, end) local times; ValueError otherwise."""
+    try:
+        start, end = (time.fromisoformat(x.strip()) for x in spec.split("-", 1))
+    except ValueError:
+        raise ValueError(f"An access window is HH:MM-HH:MM, not {spec!r}") from None
+    if end <= start:
+        raise ValueError(f"An access window must end after it starts: {spec!r}")
+    return start, end
+
+
 @dataclass(frozen=True, slots=True)
 class RolePolicy:
     """See the module docstring. ``windows``: per role, the local hours it may work (start, end)."""
 
     windows: Mapping[str, tuple[time, time]] = field(default_factory=dict)
     timezone: str = "Asia/Ho_Chi_Minh"
+    notifiable: tuple[str, ...] = ()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RolePolicy:
+        """The policy configured by ``settings`` (``notifiable_icd10``, ``access_windows``)."""
+        return cls(
+            windows={role: parse_window(spec) for role, spec in settings.access_windows.items()},
+            notifiable=tuple(settings.notifiable_icd10),
+        )
 
     def check(self, principal: Principal | None, action: Action, res_type: str | None) -> bool:
         if principal is None:
@@ -84,7 +107,7 @@ class RolePolicy:
                 return True
             return action in _PATIENT_ACTIONS
         if "cdc_officer" in roles:
-            return action in READ_ONLY
+            return action in _PATIENT_ACTIONS  # reads and read-only operations (a case's $everything)
         if roles & {"provincial_officer", "data_analyst"}:
             return action in _OFFICER_ACTIONS
         return False
@@ -100,6 +123,8 @@ class RolePolicy:
         if principal.kind == "patient" or "patient" in principal.roles:
             own = (principal.patient or "").removeprefix("Patient/")
             return Restriction(patients=frozenset({own}) if own else frozenset())
+        if "cdc_officer" in principal.roles and self.notifiable:
+            return Restriction(conditions=self.notifiable)
         return Restriction()
 
     def _in_window(self, principal: Principal) -> bool:

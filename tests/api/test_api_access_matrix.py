@@ -38,6 +38,7 @@ def principals(patient_a: str) -> dict[str, Principal]:
         "patient-a": Principal("patient", "u4", frozenset({"patient"}), patient=f"Patient/{patient_a}"),
         "analyst": Principal("user", "u5", frozenset({"data_analyst"})),
         "province": Principal("user", "u6", frozenset({"provincial_officer"})),
+        "cdc": Principal("user", "u9", frozenset({"cdc_officer"})),
         "system-read": Principal("system", "c1", frozenset({"system"}), scopes=frozenset({"system/*.rs"})),
         "glass-f1": Principal(
             "user", "u7", frozenset({"doctor"}), facility="Organization/f1", break_glass="unconscious patient"
@@ -62,6 +63,7 @@ def visible_patients(who: str) -> set[str] | None:
         "patient-a": {"A"},
         "analyst": set(),
         "province": set(),
+        "cdc": {"C"},  # C has dengue (A90), a notifiable disease
         "system-read": None,
         "glass-f1": None,
     }[who]
@@ -75,7 +77,7 @@ def sees(who: str, name: str, world: World) -> bool:
 
 @pytest.fixture
 def policy() -> Iterator[None]:
-    access.install(policy=RolePolicy())
+    access.install(policy=RolePolicy(notifiable=("A90", "B08.4")))
     try:
         yield
     finally:
@@ -139,6 +141,13 @@ async def _build(c: httpx.AsyncClient) -> World:
         if p == "A":  # A's observation is also about B (focus is not in the Patient compartment)
             obs["focus"] = [{"reference": "Patient/pat-b"}]
         await put(f"O{p}", obs, p)
+    dengue = {
+        "resourceType": "Condition",
+        "id": "cond-c",
+        "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": "A90"}]},
+        "subject": {"reference": "Patient/pat-c"},
+    }
+    await put("CC", dengue, "C")
     refusal = build_consent("pat-d", "TREAT", "deny", consent_id="consent-d")
     await put("KD", refusal, "D")  # D refuses sharing across facilities (docs/consent.md)
     return world
@@ -266,7 +275,7 @@ def test_access_matrix(api_url: str, policy: None) -> None:
                 assert r.status_code in (201, 403), (who, p, r.status_code, r.text)
 
     _run(api_url, scenario)
-    assert checked["cases"] >= 9 * 50  # every principal went through every case
+    assert checked["cases"] >= 10 * 50  # every principal went through every case
     assert not leaks, "\n".join(leaks)
 
 

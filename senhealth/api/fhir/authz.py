@@ -57,7 +57,7 @@ async def can_see(
     """Whether a resource whose patient key is ``pkey`` is within ``restriction``."""
     if restriction is None or not pkey or pkey in restriction.patients:
         return True
-    if not restriction.facilities:
+    if not restriction.facilities and not restriction.conditions:
         return False
     ids = await store.param_ids()
     if conn is not None:

@@ -254,7 +254,23 @@ class SqlBuilder:
                 )
                 if restriction.network:
                     parts.append(self._network(pkey, pids, restriction))
+        if restriction.conditions:
+            parts.append(self._with_condition(pkey, restriction.conditions))
         return sql.SQL("({})").format(sql.SQL(" OR ").join(parts))
+
+    def _with_condition(self, pkey: sql.Composable, codes: Sequence[str]) -> sql.Composable:
+        """Patients with a Condition coded under one of ``codes`` (ICD-10 codes or prefixes; the
+        system is not compared: a Condition's ICD-10 code may carry the WHO or the national system)."""
+        pids = self.param_ids.ids(("Condition",), "code")
+        if not pids:
+            return sql.SQL("false")
+        exact = sorted({c.strip().upper() for c in codes if c.strip()})
+        patterns = [c.replace("\\", "").replace("%", "").replace("_", "") + "%" for c in exact]
+        t = sql.Identifier(self.alias("cond"))
+        return sql.SQL(
+            "{pkey} IN (SELECT {t}.pkey FROM idx_token {t} WHERE {t}.param_id = ANY({pids})"
+            " AND {t}.code LIKE ANY({patterns}))"
+        ).format(pkey=pkey, t=t, pids=self.p.add(pids, "smallint[]"), patterns=self.p.add(patterns, "text[]"))
 
     def _network(self, pkey: sql.Composable, care: list[int], restriction: Restriction) -> sql.Composable:
         """Patients cared for at the referral network of the restriction's facilities (one ``partOf``

@@ -5,7 +5,8 @@ audit sink, write hooks, terminology hooks); :func:`bootstrap` fills them at sta
 
 - the access policy :class:`senhealth.security.policy.RolePolicy` and the audit sink
   :class:`senhealth.security.audit.PostgresAuditSink` (:mod:`senhealth.fhir.access`);
-- the operations of the lower layers (``Patient/$match`` from the patient index).
+- the operations of the lower layers (``Patient/$match`` from the patient index, and
+  ``Patient/$everything`` over the records it linked to one person, under the patient's consent).
 
 :func:`build_app` is the application ``senhealth serve`` runs (``uvicorn --factory
 senhealth.app:build_app``): the FHIR API of :func:`senhealth.api.create_app` with the platform wired in.
@@ -39,10 +40,13 @@ def install_platform(settings: Settings | None = None) -> None:
     from senhealth.fhir import access
     from senhealth.mpi.operations import register_mpi_operations
     from senhealth.security.audit import PostgresAuditSink
+    from senhealth.security.consent import shareable_linked_records
     from senhealth.security.policy import RolePolicy
 
     access.install(policy=RolePolicy.from_settings(settings or get_settings()), sink=PostgresAuditSink())
-    register_mpi_operations()
+    # Patient/$everything over the records linked to one person: other facilities' records only where the
+    # patient's consent allows sharing for treatment (docs/consent.md).
+    register_mpi_operations(may_share=shareable_linked_records)
 
 
 def build_app(settings: Settings | None = None) -> FastAPI:

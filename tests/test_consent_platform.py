@@ -113,11 +113,11 @@ def test_network_sharing_follows_the_patients_consent(platform_settings: Setting
                 # The patient may write their own consents, nothing else, and nobody else's.
                 r = await c.post("/fhir/Observation", json=obs, headers={**patient, **JSON})
                 seen["patient_obs"] = r.status_code
-                stranger = (
-                    await c.post("/fhir/Patient", json=pat, headers={**commune, **JSON})
-                ).json()["id"]
+                stranger = (await c.post("/fhir/Patient", json=pat, headers={**commune, **JSON})).json()["id"]
                 r = await c.post(
-                    "/fhir/Consent", json=build_consent(stranger, "HRESCH", "permit"), headers={**patient, **JSON}
+                    "/fhir/Consent",
+                    json=build_consent(stranger, "HRESCH", "permit"),
+                    headers={**patient, **JSON},
                 )
                 seen["foreign_consent"] = r.status_code
                 seen.update(shared=shared, hidden=hidden)
@@ -130,3 +130,66 @@ def test_network_sharing_follows_the_patients_consent(platform_settings: Setting
     assert seen["limited"] == [hidden, shared]
     assert seen["patient_obs"] == 403
     assert seen["foreign_consent"] in (403, 404)
+
+
+def test_the_lifelong_record_follows_the_persons_consent(platform_settings: Settings) -> None:
+    """``Patient/$everything`` over the records the patient index linked to one person: a doctor gets the
+    other facility's record of the same person, until the person refuses sharing for treatment (on
+    either of their records); then only their own facility's record."""
+    from senhealth.mpi.link import link
+
+    settings = platform_settings
+    seen: dict[str, Any] = {}
+
+    async def main() -> None:
+        app = build_app(settings)
+        async with app.router.lifespan_context(app):
+            config = OAuthConfig.from_settings(settings)
+
+            async def token(username: str, roles: list[str], **kw: Any) -> dict[str, str]:
+                user = await accounts.create_user(username, "mat-khau-dai-123", roles, **kw)
+                return {"Authorization": f"Bearer {mint_user_token(user_info(user), config=config)}"}
+
+            here = await token("bs.day", ["doctor"], facility="Organization/h1")
+            there = await token("bs.kia", ["doctor"], facility="Organization/h2")
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+                ids = []
+                for h, org in ((here, "h1"), (there, "h2")):
+                    pat = {
+                        "resourceType": "Patient",
+                        "name": [{"family": "Phạm", "given": ["Thị", "Hoa"]}],
+                        "birthDate": "1970-02-03",
+                        "managingOrganization": {"reference": f"Organization/{org}"},
+                    }
+                    r = await c.post("/fhir/Patient", json=pat, headers={**h, **JSON})
+                    assert r.status_code == 201, r.text
+                    pid = r.json()["id"]
+                    cond = {
+                        "resourceType": "Condition",
+                        "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": "I10"}]},
+                        "subject": {"reference": f"Patient/{pid}"},
+                    }
+                    r = await c.post("/fhir/Condition", json=cond, headers={**h, **JSON})
+                    assert r.status_code == 201, r.text
+                    ids.append((pid, r.json()["id"]))
+                (p1, c1), (p2, c2) = ids
+                await link(app.state.fhir_store, p1, p2, by="test")
+
+                async def everything() -> set[str]:
+                    r = await c.get(f"/fhir/Patient/{p1}/$everything", headers=here)
+                    assert r.status_code == 200, r.text
+                    return {e["resource"]["id"] for e in r.json().get("entry", [])}
+
+                seen["linked"] = await everything()
+                person = await token("ba.hoa", ["patient"], patient=f"Patient/{p1}")
+                r = await c.post(
+                    "/fhir/Consent", json=build_consent(p1, "TREAT", "deny"), headers={**person, **JSON}
+                )
+                assert r.status_code == 201, r.text
+                seen["refused"] = await everything()
+                seen["ids"] = (p1, c1, p2, c2)
+
+    asyncio.run(main())
+    p1, c1, p2, c2 = seen["ids"]
+    assert {p1, c1, p2, c2} <= seen["linked"]
+    assert {p1, c1} <= seen["refused"] and not {p2, c2} & seen["refused"]

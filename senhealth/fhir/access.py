@@ -105,6 +105,11 @@ class Restriction:
     (``http://hl7.org/fhir/sid/icd-10``, or the Vietnamese edition's system) under one of these codes
     (``A90`` covers ``A90``, ``A91`` is its own; ``B08.4`` covers ``B08.4``): the notifiable diseases a
     public-health officer follows.
+
+    ``consented``: also the patients who opted in to that purpose of use: an ``active`` Consent with
+    ``provision.type`` ``permit`` for it and none that denies it (research, ``HRESCH``).
+    ``deidentified``: every resource the caller gets is de-identified first, and searches by name,
+    identifier, contact or birth date are refused (:mod:`senhealth.fhir.deidentify`).
     """
 
     patients: frozenset[str] = frozenset()
@@ -112,6 +117,8 @@ class Restriction:
     network: bool = False
     network_purpose: str = "TREAT"
     conditions: tuple[str, ...] = ()  # ICD-10 codes or prefixes: patients with such a Condition
+    consented: str | None = None  # a purpose (HRESCH): patients with an active permit for it, no deny
+    deidentified: bool = False  # answers go out de-identified (senhealth.fhir.deidentify)
 
 
 @dataclass(frozen=True, slots=True)

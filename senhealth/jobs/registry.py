@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 __all__ = ["TASK_MODULES", "import_task_modules"]
 
-TASK_MODULES: tuple[str, ...] = ()  # e.g. "senhealth.mpi.tasks" once the de-duplication job lands
+TASK_MODULES: tuple[str, ...] = ("senhealth.mpi.tasks",)
 
 
 def import_task_modules(extra: Iterable[str] = ()) -> list[str]:

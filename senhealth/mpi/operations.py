@@ -25,7 +25,8 @@ Patients returned are handed to the audit sink as a ``search`` event (the REST l
 operation itself without them).
 
 Register with :func:`register_mpi_operations` (``senhealth/app.py`` at start-up; tests in a fixture,
-then :func:`unregister_mpi_operations`).
+then :func:`unregister_mpi_operations`); it also puts ``Patient/$everything`` over linked records
+(:mod:`senhealth.mpi.patient_everything`) in place of the core's.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from typing import Any, Final
 
 from senhealth.core.db import transaction
 from senhealth.fhir.access import AccessEvent, access_policy, audit_sink, current_principal
+from senhealth.fhir.operations.patient_everything import set_everything_handler
 from senhealth.fhir.operations.registry import (
     Operation,
     OperationCall,
@@ -49,6 +51,7 @@ from senhealth.fhir.search.request import parse_search
 from senhealth.mpi.identifiers import CCCD_SYSTEM, parse_cccd
 from senhealth.mpi.match import Thresholds, deduplicate
 from senhealth.mpi.names import split_name
+from senhealth.mpi.patient_everything import MayShare, linked_everything
 from senhealth.mpi.record import Candidate, candidate_from_patient
 
 __all__ = [
@@ -241,11 +244,25 @@ MATCH: Final = Operation(
 )
 
 
-def register_mpi_operations() -> None:
-    """Register the patient index's operations (``Patient/$match``); calling it twice is harmless."""
-    register(MATCH)
+def register_mpi_operations(*, may_share: MayShare | None = None) -> None:
+    """Register the patient index's operations; calling it again replaces them (harmless).
+
+    - ``Patient/$match`` (this module);
+    - ``Patient/[id]/$everything`` over the records linked to the patient, through the core's hook
+      (:mod:`senhealth.mpi.patient_everything`, https://hl7.org/fhir/R4/patient-operation-everything.html).
+
+    ``may_share(conn, patient_ids) -> set of ids``: the sharing decision for linked records the access
+    policy does not let the caller see (records kept by other facilities): it gets those linked
+    Patient ids and returns the ones whose records may be shared with the caller (the caller is
+    :func:`senhealth.fhir.access.current_principal`; ``conn`` is an open connection in a transaction).
+    ``None``: share them all. Records the policy lets the caller see are included without asking it.
+    ``senhealth/app.py`` passes the consent module's decision; the patient index does not import it.
+    """
+    register(MATCH, replace=True)
+    set_everything_handler(linked_everything(may_share))
 
 
 def unregister_mpi_operations() -> None:
-    """Remove what :func:`register_mpi_operations` registered (tests)."""
+    """Remove what :func:`register_mpi_operations` registered, and put the core's ``$everything`` back (tests)."""
     unregister(MATCH.name)
+    set_everything_handler(None)

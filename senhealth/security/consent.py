@@ -307,6 +307,23 @@ async def shareable_linked_records(conn: AsyncConnection[TupleRow], patient_ids:
     restriction = access_policy().restriction(current_principal().get(), "operation")
     if restriction is None or restriction.patients:
         return set(ids)
-    if restriction.facilities:
-        return await may_share(conn, ids, facility=f"Organization/{restriction.facilities[0]}")
-    return set()
+    if not restriction.facilities or not ids:
+        return set()
+    # One person, one decision: the Consents recorded on any of the person's records count (the
+    # patient may have consented on the record of the facility where they use the portal).
+    person = set(ids) | await _linked_to(conn, ids)
+    found = await _by_patient(conn, sorted(person))
+    consents = [c for p in person for c in found.get(p, ())]
+    facility = f"Organization/{restriction.facilities[0]}"
+    return set(ids) if decision(consents, "TREAT", facility=facility) == "permit" else set()
+
+
+async def _linked_to(conn: AsyncConnection[TupleRow], patient_ids: Sequence[str]) -> set[str]:
+    """The Patient records that ``patient_ids`` name in their ``Patient.link`` (one step)."""
+    cur = await conn.execute(
+        "SELECT l -> 'other' ->> 'reference' FROM fhir_resource r,"
+        " jsonb_array_elements(coalesce(r.content -> 'link', '[]'::jsonb)) l"
+        " WHERE r.pkey = ANY(%s::text[]) AND r.res_type = 'Patient'",
+        (list(patient_ids),),
+    )
+    return {str(r[0]).removeprefix("Patient/") for r in await cur.fetchall() if r[0]}

@@ -26,8 +26,10 @@ public health (CDC) officer   read, search, history, operations          patient
                                                                          disease (ICD-10 codes or prefixes in
                                                                          ``Settings.notifiable_icd10``, filled by the
                                                                          surveillance issue)
-provincial officer,           read, search, history                      none (aggregates come from analytics)
-data analyst
+provincial officer            read, search, history                      none (aggregates come from analytics)
+data analyst                  read, search, history                      patients who consented to research
+                                                                         (``HRESCH``), de-identified
+                                                                         (:mod:`senhealth.fhir.deidentify`)
 system client                 what its scopes grant                      every patient (backend services)
 ============================  =========================================  ==========================================
 
@@ -125,6 +127,8 @@ class RolePolicy:
             return Restriction(patients=frozenset({own}) if own else frozenset())
         if "cdc_officer" in principal.roles and self.notifiable:
             return Restriction(conditions=self.notifiable)
+        if "data_analyst" in principal.roles:  # research: those who opted in, de-identified
+            return Restriction(consented="HRESCH", deidentified=True)
         return Restriction()
 
     def _in_window(self, principal: Principal) -> bool:

@@ -61,7 +61,7 @@ def visible_patients(who: str) -> set[str] | None:
         "doctor-f0": {"A"},  # f1's district: A through the referral network; D refused that sharing
         "nurse-f2": {"B"},
         "patient-a": {"A"},
-        "analyst": set(),
+        "analyst": {"B"},  # B opted in to research; the analyst gets B's data de-identified
         "province": set(),
         "cdc": {"C"},  # C has dengue (A90), a notifiable disease
         "system-read": None,
@@ -150,6 +150,7 @@ async def _build(c: httpx.AsyncClient) -> World:
     await put("CC", dengue, "C")
     refusal = build_consent("pat-d", "TREAT", "deny", consent_id="consent-d")
     await put("KD", refusal, "D")  # D refuses sharing across facilities (docs/consent.md)
+    await put("KB", build_consent("pat-b", "HRESCH", "permit", consent_id="consent-b"), "B")
     return world
 
 
@@ -203,6 +204,9 @@ def test_access_matrix(api_url: str, policy: None) -> None:
                 for variant, params in (("read", {}), ("routed read", {"_format": "json"})):
                     r = await c.get(path, params=params, headers=h)
                     expect(f"{variant} {name}", r.status_code == 200, want)
+                    if r.status_code == 200 and world.types[name] == "Patient":
+                        named = "name" in r.json()  # an analyst's answers are de-identified
+                        expect(f"{variant} {name} with the name", named, who != "analyst")
                     if r.status_code != 200:
                         assert r.status_code == 404, (who, name, r.status_code, r.text)
                         same = (
@@ -255,7 +259,7 @@ def test_access_matrix(api_url: str, policy: None) -> None:
                 r = await c.get(f"/fhir/Patient/{pid}/Observation", headers=h)
                 expect(f"compartment {p}", r.status_code == 200, sees(who, p, world))
                 r = await c.get(f"/fhir/Patient/{pid}/$everything", headers=h)
-                expect(f"$everything {p}", r.status_code == 200, sees(who, p, world))
+                expect(f"$everything {p}", r.status_code == 200, sees(who, p, world) and who != "analyst")
         for who in people:  # writes last, so that the reads above saw only the world as built
             h = {"Authorization": f"Bearer {who}"}
             for p in ("A", "C"):
@@ -341,3 +345,33 @@ def test_bundles_are_checked_entry_by_entry(api_url: str, policy: None) -> None:
     assert out["searched"] == sorted([ids["OA"], ids["OD"]])
     assert out["transaction"] == 403 and out["rolled_back"]
     assert out["transaction_ok"] == 200
+
+
+def test_analysts_get_deidentified_research_data(api_url: str, policy: None) -> None:
+    """An analyst sees the patients who opted in to research, de-identified, and cannot search people
+    by who they are (docs/consent.md, senhealth/fhir/deidentify.py)."""
+    out: dict[str, Any] = {}
+
+    async def scenario(c: httpx.AsyncClient, tokens: dict[str, Principal]) -> None:
+        world = await _build(c)
+        tokens["analyst"] = principals(world.ids["A"])["analyst"]
+        h = {"Authorization": "Bearer analyst"}
+        r = await c.get("/fhir/Patient", params={"name": "Trần"}, headers=h)
+        out["by_name"] = (r.status_code, r.json()["issue"][0].get("expression"))
+        r = await c.get("/fhir/Patient", params={"_count": "50"}, headers=h)
+        out["patients"] = [e["resource"] for e in r.json().get("entry", [])]
+        r = await c.get("/fhir/Observation", params={"_include": "Observation:subject"}, headers=h)
+        out["bundle"] = r.json()
+        r = await c.get(f"/fhir/Patient/{world.ids['B']}/_history", headers=h)
+        out["history"] = r.json()
+        out["ids"] = world.ids
+
+    _run(api_url, scenario)
+    assert out["by_name"] == (403, ["name"])
+    ids = out["ids"]
+    assert [p["id"] for p in out["patients"]] == [ids["B"]]
+    resources = [e["resource"] for e in out["bundle"]["entry"]]
+    assert sorted(r["id"] for r in resources) == sorted([ids["OB"], ids["B"]])
+    for res in [*resources, *(e["resource"] for e in out["history"]["entry"])]:
+        assert "name" not in res and "identifier" not in res and "text" not in res, res
+        assert {"code": "REDACTED"}.items() <= res["meta"]["security"][-1].items()

@@ -64,4 +64,4 @@ def test_restrictions() -> None:
     assert policy.restriction(DOCTOR, "read") == Restriction(facilities=("h1",), network=True)
     assert policy.restriction(PATIENT, "read") == Restriction(patients=frozenset({"p1"}))
     assert policy.restriction(CDC, "read") == Restriction()  # no notifiable list configured: nothing
-    assert policy.restriction(ANALYST, "read") == Restriction()
+    assert policy.restriction(ANALYST, "read") == Restriction(consented="HRESCH", deidentified=True)

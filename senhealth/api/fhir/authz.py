@@ -21,10 +21,11 @@ from psycopg.rows import TupleRow
 
 from senhealth.api.fhir.errors import FhirError
 from senhealth.fhir.access import OPEN, Action, Restriction, access_policy, current_principal
+from senhealth.fhir.deidentify import identifying_params
 from senhealth.fhir.search.execute import visible_pkeys
 from senhealth.fhir.store import FhirStore, NotFound
 
-__all__ = ["authorize", "can_see", "hide", "restricted"]
+__all__ = ["authorize", "can_see", "check_search_params", "hide", "restricted"]
 
 
 def restricted() -> bool:
@@ -57,7 +58,7 @@ async def can_see(
     """Whether a resource whose patient key is ``pkey`` is within ``restriction``."""
     if restriction is None or not pkey or pkey in restriction.patients:
         return True
-    if not restriction.facilities and not restriction.conditions:
+    if not restriction.facilities and not restriction.conditions and not restriction.consented:
         return False
     ids = await store.param_ids()
     if conn is not None:
@@ -69,3 +70,18 @@ async def can_see(
 def hide(res_type: str, res_id: str) -> NotFound:
     """The answer to a read the caller may not see: the very error of an unknown resource."""
     return NotFound(f"{res_type}/{res_id} is not known", expression=None)
+
+
+def check_search_params(restriction: Restriction | None, names: list[str]) -> None:
+    """403 when a de-identified caller searches by what identifies people (name, identifier...)."""
+    if restriction is None or not restriction.deidentified:
+        return
+    found = identifying_params(names)
+    if found:
+        raise FhirError(
+            403,
+            f"De-identified access cannot search by {', '.join(sorted(set(found)))}: "
+            "search by codes, dates of care, places (district, province) instead",
+            code="forbidden",
+            expression=found[0],
+        )

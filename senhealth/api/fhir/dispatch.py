@@ -27,7 +27,7 @@ import binascii
 from typing import Any
 from urllib.parse import parse_qsl
 
-from senhealth.api.fhir.authz import authorize, can_see, hide
+from senhealth.api.fhir.authz import authorize, can_see, check_search_params, hide
 from senhealth.api.fhir.bundles import history_bundle, searchset_bundle
 from senhealth.api.fhir.errors import FhirError
 from senhealth.api.fhir.headers import matches_etag, parse_etag, parse_http_date
@@ -274,6 +274,7 @@ class RestExecutor:
         compartment: tuple[str, str] | None,
         restriction: Restriction | None = None,
     ) -> EntryResponse:
+        check_search_params(restriction, [name for name, _ in params])
         parsed = parse_search(res_type, params, strict=self.strict, base_urls=self.store.base_urls)
         result = await search(
             tx.conn, parsed, await self.store.param_ids(), compartment=compartment, restriction=restriction

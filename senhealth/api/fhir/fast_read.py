@@ -62,6 +62,8 @@ class FastRead:
         store: FhirStore = self.store_of.state.fhir_store
         try:
             restriction = authorize("read", m.group(1))
+            if restriction is not None and restriction.deidentified:
+                raise LookupError("de-identified answers take the routed path")
             stored = await store.read(m.group(1), m.group(2))
             if not await can_see(store, restriction, stored.pkey):
                 raise hide(m.group(1), m.group(2))

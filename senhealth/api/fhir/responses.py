@@ -18,7 +18,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from senhealth.core.json import dumps as dumps_pretty
-from senhealth.fhir.json import dumps
+from senhealth.fhir.deidentify import deidentify, deidentifying
+from senhealth.fhir.json import dumps, parse
 
 __all__ = ["FHIR_JSON", "FhirResponse", "wants_pretty"]
 
@@ -53,6 +54,11 @@ class FhirResponse(Response):
     def render(self, content: Any) -> bytes:
         if content is None:
             return b""
+        if deidentifying():  # an analyst: nothing identifying leaves (senhealth.fhir.deidentify)
+            if isinstance(content, bytes):
+                content = parse(content)
+            if isinstance(content, dict):
+                content = deidentify(content)
         if isinstance(content, bytes):
             return content
         if getattr(self, "pretty", False):

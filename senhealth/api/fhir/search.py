@@ -20,7 +20,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from senhealth.api.fhir.auditing import auditing, record_access
-from senhealth.api.fhir.authz import authorize, can_see, hide
+from senhealth.api.fhir.authz import authorize, can_see, check_search_params, hide
 from senhealth.api.fhir.bundles import searchset_bundle
 from senhealth.api.fhir.context import base_url, get_store, prefer, respond
 from senhealth.api.fhir.errors import FhirError
@@ -67,6 +67,7 @@ async def run_search(
     """Parse, run, and answer a search as a ``searchset`` Bundle."""
     store = get_store(request)
     restriction = authorize("search", res_type)
+    check_search_params(restriction, [name for name, _ in params])
     parsed = parse_search(res_type, params, strict=prefer(request).strict, base_urls=store.base_urls)
     param_ids = await store.param_ids()
     async with transaction(store.pool) as conn:

@@ -256,7 +256,25 @@ class SqlBuilder:
                     parts.append(self._network(pkey, pids, restriction))
         if restriction.conditions:
             parts.append(self._with_condition(pkey, restriction.conditions))
+        if restriction.consented:
+            parts.append(self._opted_in(pkey, restriction.consented))
         return sql.SQL("({})").format(sql.SQL(" OR ").join(parts))
+
+    def _opted_in(self, pkey: sql.Composable, purpose: str) -> sql.Composable:
+        """Patients with an active Consent permitting ``purpose`` and none denying it."""
+        k = sql.Identifier(self.alias("optin"))
+
+        def provision(kind: str) -> sql.Composable:
+            return self.p.add(
+                Jsonb({"status": "active", "provision": {"type": kind, "purpose": [{"code": purpose}]}}),
+                "jsonb",
+            )
+
+        return sql.SQL(
+            "({pkey} IN (SELECT {k}.pkey FROM fhir_resource {k} WHERE {k}.res_type = 'Consent'"
+            " AND {k}.content @> {permit}) AND NOT EXISTS (SELECT 1 FROM fhir_resource {k} WHERE"
+            " {k}.pkey = {pkey} AND {k}.res_type = 'Consent' AND {k}.content @> {deny}))"
+        ).format(pkey=pkey, k=k, permit=provision("permit"), deny=provision("deny"))
 
     def _with_condition(self, pkey: sql.Composable, codes: Sequence[str]) -> sql.Composable:
         """Patients with a Condition coded under one of ``codes`` (ICD-10 codes or prefixes; the

@@ -51,14 +51,17 @@ def install_platform(settings: Settings | None = None) -> None:
 
 def build_app(settings: Settings | None = None) -> FastAPI:
     """The platform's web application (see the module docstring): the FHIR API, the OAuth 2.0 / SMART
-    authorization server on the accounts, bearer tokens checked on every request."""
+    authorization server on the accounts, bearer tokens checked on every request, and the web
+    application (staff pages under ``/app``, the citizen's portal under ``/portal``)."""
     from senhealth.api import create_app
     from senhealth.api.auth import install_auth
     from senhealth.security.directory import AccountDirectory
     from senhealth.security.oauth.bearer import authenticate_request
+    from senhealth.web import install_web
 
     bootstrap()
     install_platform(settings)
     app = create_app(settings, authenticate=authenticate_request)
     install_auth(app, AccountDirectory(), settings=settings)
+    install_web(app, settings)
     return app

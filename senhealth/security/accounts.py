@@ -68,6 +68,7 @@ __all__ = [
     "UserExists",
     "UserNotFound",
     "authenticate",
+    "confirm_totp",
     "create_user",
     "disable_user",
     "enable_user",
@@ -423,6 +424,21 @@ async def enroll_totp(username: str) -> str:
             (_seal(secret, user.id), user.id),
         )
     return pyotp.TOTP(secret).provisioning_uri(name=user.username, issuer_name=TOTP_ISSUER)
+
+
+async def confirm_totp(account_id: str, secret: str, code: str) -> bool:
+    """Make ``secret`` the account's TOTP secret once the user proved they hold it (``code`` is one of
+    its current codes), and only if the account has none yet: an enrolment that is abandoned, or raced by
+    another, leaves the account as it was. The code stays usable once for the sign-in that follows."""
+    if _totp_step(secret, code, None, time.time()) is None:
+        return False
+    async with transaction() as conn:
+        cur = await conn.execute(
+            """UPDATE account SET totp_secret = %s, totp_last_step = NULL, updated_at = now()
+               WHERE id = %s::uuid AND totp_secret IS NULL""",
+            (_seal(secret, account_id), account_id),
+        )
+        return cur.rowcount == 1
 
 
 # --- sign-in --------------------------------------------------------------------------------------------

@@ -258,6 +258,14 @@ def revoke_jti(jti: str, exp: float) -> None:
     )
 
 
+async def revoke_jti_in(connection: AsyncConnection[TupleRow], jti: str, expires_at: datetime) -> None:
+    """:func:`revoke_jti` in the caller's transaction (sign-out of a web session)."""
+    await connection.execute(
+        "INSERT INTO oauth_revoked_token (jti, expires_at) VALUES (%s, %s) ON CONFLICT (jti) DO NOTHING",
+        (jti, expires_at),
+    )
+
+
 def is_revoked(jti: str) -> bool:
     return conn().execute("SELECT 1 FROM oauth_revoked_token WHERE jti = %s", (jti,)).fetchone() is not None
 

@@ -1,0 +1,252 @@
+"""The pages in a real browser: Playwright driving Debian's Chromium against one uvicorn server (real
+HTTP on a loopback port), in Vietnamese. Sign-in with two-factor, patient search and chart, the
+duplicate-review queue, the citizen portal (record, a consent change checked through the FHIR API, and
+"who viewed my record" showing the doctor's visit). Screenshots go to ``docs/img/web/``.
+
+Playwright for Python: https://playwright.dev/python/docs/api/class-page ; the browser is the
+system's Chromium (``/usr/bin/chromium``), never a downloaded one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psycopg
+import pyotp
+import pytest
+import uvicorn
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
+from web_dataset import PASSWORD, Seeded, seed, system_token
+
+from senhealth.app import build_app
+from senhealth.core.config import Settings
+from senhealth.core.migrate import migrate
+from senhealth.fhir import access
+from senhealth.web import install_web
+
+CHROMIUM = "/usr/bin/chromium"
+DOCS_SHOTS = Path(__file__).resolve().parents[2] / "docs" / "img" / "web"
+# The screenshots of docs/web.md are refreshed only when asked (SENHEALTH_WEB_SCREENSHOTS=1), so that an
+# ordinary test run leaves the committed images alone; otherwise they go to a temporary directory.
+SHOTS: list[Path] = []
+pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's Chromium is not installed")
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class Live:
+    def __init__(self, url: str, settings: Settings, seeded: Seeded) -> None:
+        self.url = url
+        self.settings = settings
+        self.seeded = seeded
+
+
+@pytest.fixture(scope="module")
+def live(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    schema = f"test_web_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(database_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+    url = make_conninfo(database_url, options=f"-c search_path={schema}")
+    migrate(url)
+    settings = Settings(
+        database_url=url,
+        data_dir=tmp_path_factory.mktemp("web"),
+        auth_required=True,
+        facility_networks=["127.0.0.0/8"],  # inside: two-factor only for those who enrolled or must
+    )
+
+    async def seeding() -> Seeded:
+        app = build_app(settings)
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://seed") as client:
+                return await seed(client, settings, with_clinical=True)
+
+    seeded = asyncio.run(seeding())
+    app = build_app(settings)
+    install_web(app, settings)
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.05)
+    try:
+        yield Live(f"http://127.0.0.1:{port}", settings, seeded)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+        access.install(policy=access.OPEN, sink=access.NO_AUDIT)
+        with psycopg.connect(database_url, autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _shots(tmp_path_factory: pytest.TempPathFactory) -> None:
+    SHOTS[:] = [
+        DOCS_SHOTS if os.environ.get("SENHEALTH_WEB_SCREENSHOTS") == "1" else tmp_path_factory.mktemp("shots")
+    ]
+
+
+@pytest.fixture(scope="module")
+def browser(live: Live) -> Iterator[Browser]:
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture(scope="module")
+def doctor(browser: Browser, live: Live) -> Iterator[Page]:
+    """The doctor's tablet (one page kept through the doctor's scenarios: a TOTP code is single-use)."""
+    context = browser.new_context(viewport={"width": 1024, "height": 768}, locale="vi-VN", base_url=live.url)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def shot(page: Page, name: str, *, full: bool = False) -> None:
+    SHOTS[0].mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS[0] / f"{name}.png"), full_page=full)
+
+
+def test_sign_in_with_two_factor(doctor: Page, live: Live) -> None:
+    page = doctor
+    page.goto("/app/login")
+    assert page.locator("h1").inner_text() == "Đăng nhập"
+    page.fill("#username", "bs.binh")
+    page.fill("#password", PASSWORD)
+    shot(page, "01-dang-nhap")
+    page.click("button[type=submit]")
+    page.wait_for_url("**/app/login/totp")
+    assert "Mã xác thực hai lớp" in page.locator("h1").inner_text()
+    page.fill("#code", pyotp.TOTP(live.seeded.totp["bs.binh"]).now())
+    shot(page, "02-ma-xac-thuc")
+    page.click("button[type=submit]")
+    page.wait_for_url("**/app/patients")
+    assert "Tìm người bệnh" in page.content()
+
+
+def test_patient_search_by_name_without_diacritics_and_by_personal_id(doctor: Page) -> None:
+    page = doctor
+    page.fill("#q", "nguyen van an")
+    page.fill("#year", "1980")
+    page.click("form.search button[type=submit]")
+    page.wait_for_selector("#results .result")
+    results = page.locator("#results").inner_text()
+    assert "Nguyễn Văn An" in results and "Lê Thị Hoa" not in results
+    shot(page, "03-tim-nguoi-benh")
+    page.fill("#q", "001080012345")
+    page.fill("#year", "")
+    page.click("form.search button[type=submit]")
+    expect(page.locator("#results .result")).to_have_count(1)
+    assert "001080012345" in page.locator("#results").inner_text()
+
+
+def test_chart_shows_the_sections(doctor: Page) -> None:
+    page = doctor
+    page.click("#results .result a")
+    page.wait_for_url("**/app/patients/p-an")
+    for heading in (
+        "Lượt khám chữa bệnh",
+        "Bệnh",
+        "Chỉ số sinh tồn và xét nghiệm",
+        "Thuốc",
+        "Dị ứng",
+        "Tiêm chủng",
+        "Tài liệu",
+    ):
+        assert page.locator("h2", has_text=heading).count() >= 1, heading
+    body = page.inner_text("main")
+    for text in (
+        "Tăng huyết áp vô căn",
+        "Amlodipin 5 mg",
+        "Penicillin",
+        "Vắc xin cúm mùa",
+        "130/82 mmHg",
+        "Khám ngoại trú",
+    ):
+        assert text in body, text
+    assert page.locator("svg.chart").count() >= 3  # blood pressure, weight, glucose
+    shot(page, "04-ho-so-benh-an", full=True)
+
+
+def test_review_queue_decides_a_pair(doctor: Page) -> None:
+    page = doctor
+    page.click("nav >> text=Rà soát hồ sơ trùng")
+    page.wait_for_url("**/app/review")
+    pair = page.locator("section.pair").first
+    assert "Nguyễn Văn Ân" in pair.inner_text() and "Nguyễn Văn An" in pair.inner_text()
+    shot(page, "05-ra-soat-trung")
+    pair.locator("button[value=distinct]").click()
+    page.wait_for_selector("section.decided")
+    assert "hai người khác nhau" in page.inner_text("section.decided")
+
+
+def test_portal_record_consent_change_and_who_viewed(browser: Browser, live: Live) -> None:
+    context = browser.new_context(viewport={"width": 820, "height": 1180}, locale="vi-VN", base_url=live.url)
+    page = context.new_page()
+    try:
+        page.goto("/portal/login")
+        page.fill("#username", "nv.an")
+        page.fill("#password", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_url("**/portal")
+        body = page.inner_text("main")
+        for text in (
+            "Sổ sức khỏe của tôi",
+            "Thông tin hành chính",
+            "Bệnh mạn tính",
+            "Tăng huyết áp vô căn",
+            "Tiêm chủng",
+            "Amlodipin 5 mg",
+        ):
+            assert text in body, text
+        shot(page, "06-so-suc-khoe")
+
+        page.click("nav >> text=Đồng ý của tôi")
+        page.wait_for_url("**/portal/consents")
+        research = page.locator("#consent-HRESCH")
+        assert research.locator("input[value=deny]").is_checked()  # research is opt-in
+        assert page.locator("#consent-PUBHLTH input[value=permit]").is_disabled()
+        research.locator("input[value=permit]").check()  # saved at once (Alpine), or with the button
+        page.wait_for_selector("p.ok")
+        assert page.locator("#consent-HRESCH input[value=permit]").is_checked()
+        shot(page, "07-dong-y")
+        headers = {"Authorization": f"Bearer {system_token(live.settings)}"}
+        r = httpx.get(f"{live.url}/fhir/Consent", params={"patient": "Patient/p-an"}, headers=headers)
+        consents = [e["resource"] for e in r.json().get("entry", [])]
+        research_consents = [c for c in consents if c["provision"]["purpose"][0]["code"] == "HRESCH"]
+        assert len(research_consents) == 1
+        assert research_consents[0]["provision"]["type"] == "permit"
+        assert research_consents[0]["policyRule"]["coding"][0]["code"] == "OPTIN"
+
+        page.click("nav >> text=Ai đã xem hồ sơ của tôi")
+        page.wait_for_url("**/portal/access")
+        table = page.inner_text("table.access")
+        assert "BS. Trần Thị Bình" in table and "Bệnh viện Đa khoa tỉnh" in table
+        shot(page, "08-ai-da-xem")
+    finally:
+        context.close()

@@ -71,6 +71,7 @@ def demo(
     from senhealth.demo.generator import generate_province
 
     marker = {"citizens": citizens, "seed": seed}
+    _demo_environment()
     with database_conninfo() as url:
         migrate(url)
         with psycopg.connect(url) as conn:
@@ -94,8 +95,46 @@ def demo(
                     (orjson.dumps(marker).decode(),),
                 )
             err.print(f"Đã nạp / loaded: {counts['created'] + counts['updated']} tài nguyên / resources")
+        _show_accounts(url, host, port)
         if serve:
             serve_command(host=host, port=port)
+
+
+def _show_accounts(url: str, host: str, port: int) -> None:
+    """Create the demo's sign-in accounts and print them with the web addresses."""
+    import asyncio
+
+    from senhealth.core import db
+    from senhealth.demo.accounts import DEMO_PASSWORD, ensure_demo_accounts
+
+    async def create() -> list[Any]:
+        await db.open_pool(url, max_size=2)
+        try:
+            return await ensure_demo_accounts(url)
+        finally:
+            await db.close_pool()
+
+    made = asyncio.run(create())
+    err.print(
+        f"Ứng dụng web / web application: http://{host}:{port}/app  ·  cổng người dân / portal: /portal"
+    )
+    err.print(f"Tài khoản mẫu / demo accounts (mật khẩu / password: {DEMO_PASSWORD}):")
+    for account in made:
+        err.print(f"  {account.username:<15} {account.role:<23} {account.where}")
+
+
+def _demo_environment() -> None:
+    """Settings that make the demo usable on one machine: this machine is the facility network (staff
+    sign in without a second factor; administrators still need one), and the notifiable diseases of the
+    synthetic province (dengue, hand-foot-and-mouth disease, measles, influenza) are those public-health
+    officers follow. Only where the environment does not set them already."""
+    import os
+
+    from senhealth.core.config import get_settings
+
+    os.environ.setdefault("SENHEALTH_FACILITY_NETWORKS", '["127.0.0.0/8", "::1/128"]')
+    os.environ.setdefault("SENHEALTH_NOTIFIABLE_ICD10", '["A90", "A91", "A97", "B08.4", "B05", "J09", "J10"]')
+    get_settings.cache_clear()
 
 
 @demo_app.command()

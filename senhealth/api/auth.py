@@ -35,6 +35,7 @@ from senhealth.core import db
 from senhealth.core.config import Settings
 from senhealth.core.errors import operation_outcome
 from senhealth.fhir.access import Principal, current_principal
+from senhealth.security import login_rate
 from senhealth.security.oauth import storage
 from senhealth.security.oauth.authorization_server import AuthServer, FormRequest
 from senhealth.security.oauth.bearer import BearerAuthenticator, install_authenticator
@@ -291,6 +292,17 @@ async def authorize_submit(request: Request) -> Response:
             auth, params, client_name, scope, cookie, error=message, ask_patient=ask_patient, status=status
         )
 
+    address = request.client.host if request.client else "unknown"
+    wait = await login_rate.attempt(address, login_rate.LoginLimit())
+    if wait:
+        minutes = max(1, -(-wait // 60))
+        page = again(
+            f"Quá nhiều lần đăng nhập từ địa chỉ này; thử lại sau {minutes} phút / Too many sign-in attempts "
+            f"from this address: try again in {minutes} min",
+            status=429,
+        )
+        page.headers["Retry-After"] = str(wait)
+        return page
     try:
         user = await auth.directory.authenticate(
             fields.get("username", ""), fields.get("password", ""), fields.get("totp") or None

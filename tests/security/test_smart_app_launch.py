@@ -4,6 +4,7 @@ refresh, introspection, revocation, and the errors of each step."""
 from __future__ import annotations
 
 import httpx
+import psycopg
 from joserfc import jwt
 from joserfc.jwk import KeySet
 from oauth_support import (
@@ -286,3 +287,24 @@ def test_disabled_account_cannot_refresh(live: LiveAuth) -> None:
         },
     )
     assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
+
+
+def test_sign_in_attempts_are_limited_per_address(live: LiveAuth) -> None:
+    """Beyond 20 sign-in attempts in 10 minutes from one address, the form answers 429 with Retry-After
+    (whatever the usernames tried: the per-account lock-out does not see a spray over many accounts)."""
+    _, challenge = pkce()
+    params = authorize_params(live, challenge)
+    with psycopg.connect(live.database_url, autocommit=True) as conn:
+        conn.execute("DELETE FROM web_login_attempt")
+    try:
+        with new_browser() as browser:
+            answers = [
+                sign_in(browser, live, params, f"khong-co-{n}", "sai-mat-khau").status_code for n in range(21)
+            ]
+            limited = sign_in(browser, live, params, CITIZEN.username, "mat-khau-2")
+        assert answers == [401] * 20 + [429]
+        assert limited.status_code == 429 and int(limited.headers["Retry-After"]) > 0
+        assert "Quá nhiều lần đăng nhập" in limited.text
+    finally:
+        with psycopg.connect(live.database_url, autocommit=True) as conn:
+            conn.execute("DELETE FROM web_login_attempt")

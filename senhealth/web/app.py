@@ -7,12 +7,18 @@ page requests do not go through the FHIR API's bearer-token check (pages use the
 everything else is untouched. The pages reach patient data only through the FHIR API, calling the whole
 platform application in-process with the session's token (:mod:`senhealth.web.fhir_client`).
 
+Unexpected errors: :class:`ServerErrorPages`, the outermost middleware of the pages but inside the
+security headers, answers them with the 500 page of the pages' language, so that it carries the same
+headers as every other page (Starlette's own ``ServerErrorMiddleware`` sits outside all user middleware:
+https://www.starlette.io/middleware/#servererrormiddleware).
+
 Starlette: https://www.starlette.io/ (routing, static files, middleware)
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from pathlib import Path
 from typing import Final
 
@@ -22,10 +28,10 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from senhealth.core.config import Settings, get_settings
 from senhealth.web.context import PageError, Redirect, WebState, render, session_of, t
@@ -34,9 +40,11 @@ from senhealth.web.keys import load_keys
 from senhealth.web.ratelimit import LoginLimit
 from senhealth.web.security_headers import SecurityHeaders
 from senhealth.web.sessions import SessionLimits
-from senhealth.web.views import auth, portal, review, staff
+from senhealth.web.views import auth, break_glass, documents, portal, review, staff
 
-__all__ = ["PREFIXES", "build_web", "install_web"]
+__all__ = ["PREFIXES", "ServerErrorPages", "build_web", "install_web"]
+
+log = logging.getLogger(__name__)
 
 STATIC_DIR: Final = Path(__file__).parent / "static"
 STATIC_PREFIX: Final = "/static/web"
@@ -88,6 +96,44 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     )
 
 
+class ServerErrorPages:
+    """ASGI middleware: an exception that no handler took becomes the 500 error page (logged with its
+    traceback), rendered like the other error pages, so that the security headers around it apply."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception:
+            log.exception("unexpected error on %s %s", scope.get("method"), scope.get("path"))
+            if started:
+                raise
+            response = _server_error_page(Request(scope, receive))
+            await response(scope, receive, send)
+
+
+def _server_error_page(request: Request) -> Response:
+    try:
+        context = {"status": 500, "message": N_("Something went wrong."), "values": {}}
+        return render(request, "error.html", context, status=500)
+    except Exception:  # the page itself failed: a plain answer, still inside the security headers
+        log.exception("the error page failed")
+        return PlainTextResponse("500", status_code=500)
+
+
 def build_web(
     platform: FastAPI,
     settings: Settings,
@@ -108,6 +154,8 @@ def build_web(
         *auth.ROUTES,
         *staff.ROUTES,
         *review.ROUTES,
+        *break_glass.ROUTES,
+        *documents.ROUTES,
         *portal.ROUTES,
         Mount(STATIC_PREFIX, app=StaticFiles(directory=STATIC_DIR), name="static"),
     ]
@@ -115,6 +163,7 @@ def build_web(
         routes=routes,
         middleware=[
             Middleware(SecurityHeaders, static_prefix=STATIC_PREFIX),
+            Middleware(ServerErrorPages),
             Middleware(GZipMiddleware, minimum_size=1000),
         ],
         exception_handlers={PageError: _page_error, Redirect: _redirect, HTTPException: _http_error},

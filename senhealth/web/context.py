@@ -23,10 +23,12 @@ from starlette.responses import HTMLResponse, Response
 from starlette.types import ASGIApp
 
 from senhealth.core.config import Settings
-from senhealth.security import accounts
+from senhealth.core.db import transaction
+from senhealth.security import accounts, break_glass
 from senhealth.security.directory import user_info
+from senhealth.security.oauth.bearer import note_revoked
 from senhealth.security.oauth.config import OAuthConfig
-from senhealth.security.oauth.tokens import TokenService
+from senhealth.security.oauth.tokens import BREAK_GLASS_CLAIM, TokenService
 from senhealth.security.oauth.users import UserInfo
 from senhealth.web import csrf, sessions
 from senhealth.web.fhir_client import FhirClient
@@ -44,6 +46,7 @@ __all__ = [
     "checked_form",
     "client_ip",
     "csrf_protected",
+    "end_break_glass",
     "fhir",
     "lang_of",
     "mint_token",
@@ -52,6 +55,7 @@ __all__ = [
     "require_staff",
     "session_of",
     "session_token",
+    "start_break_glass",
     "state",
     "store_token",
     "t",
@@ -157,6 +161,10 @@ async def require_staff(request: Request) -> Session:
         raise Redirect("/app/login?" + urlencode({"next": target}))
     if found.is_patient:
         raise PageError(403, "This page is for health workers. Your own record is in the citizen portal.")
+    if found.role == "facility_admin" and found.facility:
+        # the navigation shows the administrator how many emergency accesses wait for review
+        async with transaction() as conn:
+            request.state.break_glass_unreviewed = await break_glass.unreviewed_count(conn, found.facility)
     return found
 
 
@@ -178,6 +186,13 @@ def token_of(request: Request, found: Session) -> str:
     if raw is None:
         raise Redirect("/app/login")
     return raw.decode()
+
+
+def _break_glass_token(request: Request, found: Session) -> str | None:
+    if not found.break_glass or found.break_glass_sealed is None:
+        return None
+    raw = state(request).keys.decrypt(found.break_glass_sealed, "break-glass:" + found.account_id)
+    return None if raw is None else raw.decode()
 
 
 CLIENT_ID: Final = "senhealth-web"
@@ -207,6 +222,58 @@ def mint_token(web: WebState, user: accounts.User, role: str) -> tuple[str, dict
     return web.tokens.mint(claims), claims
 
 
+async def start_break_glass(request: Request, found: Session, reason: str, patient: str | None) -> None:
+    """Give the session an emergency (break-the-glass) token for its role, beside its normal token, for
+    30 minutes at most (https://hl7.org/fhir/R4/security.html#break-glass); the grant is recorded for
+    the administrators' review. Raises :class:`senhealth.security.break_glass.BreakGlassError`."""
+    web = state(request)
+    user = await accounts.get_user(found.account_id)
+    if user is None or user.disabled or found.role not in user.roles:
+        await sessions.delete(found)
+        raise Redirect("/app/login")
+    base = user_info(user)
+    info = replace(base, roles=frozenset({str(found.role)}))
+    minutes = int(
+        min(web.limits.absolute, dt.timedelta(minutes=break_glass.MAX_MINUTES)).total_seconds() // 60
+    )
+    token, claims = break_glass.mint_break_glass_token(
+        web.tokens, info, reason, found.facility or user.facility, max(1, minutes), client_id=CLIENT_ID,
+        scope=STAFF_SCOPE,
+    )  # fmt: skip
+    sealed = web.keys.encrypt(token.encode(), "break-glass:" + found.account_id)
+    expires = dt.datetime.fromtimestamp(claims["exp"], dt.UTC)
+    async with transaction() as conn:
+        await break_glass.record_grant(conn, claims, username=user.username, patient=patient)
+        await sessions.set_break_glass(
+            conn,
+            found,
+            sealed_token=sealed,
+            jti=claims["jti"],
+            token_exp=expires,
+            reason=claims[BREAK_GLASS_CLAIM],
+        )
+    request.state.session = replace(
+        found,
+        break_glass_sealed=sealed,
+        break_glass_jti=claims["jti"],
+        break_glass_exp=expires,
+        break_glass_reason=claims[BREAK_GLASS_CLAIM],
+    )
+
+
+async def end_break_glass(request: Request, found: Session) -> None:
+    """End the session's emergency access now: the token is revoked (at once in this process, within the
+    bearer check's revocation cache elsewhere) and forgotten."""
+    if found.break_glass_jti is None:
+        return
+    async with transaction() as conn:
+        await sessions.end_break_glass(conn, found)
+    note_revoked(found.break_glass_jti)
+    request.state.session = replace(
+        found, break_glass_sealed=None, break_glass_jti=None, break_glass_exp=None, break_glass_reason=None
+    )
+
+
 async def store_token(
     request: Request, found: Session, user: accounts.User, role: str, *, restart: bool
 ) -> str:
@@ -215,6 +282,9 @@ async def store_token(
     token, claims = mint_token(web, user, role)
     sealed = web.keys.encrypt(token.encode(), "token:" + found.account_id)
     expires = dt.datetime.fromtimestamp(claims["exp"], dt.UTC)
+    if found.break_glass_jti is not None and role != found.role:
+        await end_break_glass(request, found)  # emergency access belongs to the role it was asked in
+        found = request.state.session
     await sessions.activate(
         found,
         role=role,
@@ -224,6 +294,7 @@ async def store_token(
         token_exp=expires,
         limits=web.limits,
         restart=restart,
+        multi_role=len(user.roles) > 1,
     )
     # The rest of this request sees the new token (no second renewal).
     request.state.session = replace(
@@ -234,13 +305,17 @@ async def store_token(
         sealed=sealed,
         token_jti=claims["jti"],
         token_exp=expires,
+        multi_role=len(user.roles) > 1,
     )
     return token
 
 
 async def session_token(request: Request, found: Session) -> str:
     """The session's access token, renewed when it is about to expire (the account is checked again:
-    a disabled account or a withdrawn role ends the session)."""
+    a disabled account or a withdrawn role ends the session). While emergency access is on, its token."""
+    emergency = _break_glass_token(request, found)
+    if emergency is not None:
+        return emergency
     if found.token_exp is not None and found.token_exp - now() > _RENEW_BEFORE:
         return token_of(request, found)
     user = await accounts.get_user(found.account_id)
@@ -309,6 +384,8 @@ def render(
         "path": request.url.path,
         "other_lang": "en" if tr.lang == "vi" else "vi",
         "role_name": lambda role: role_label(role, tr.lang),
+        "break_glass_unreviewed": getattr(request.state, "break_glass_unreviewed", 0),
+        "may_break_glass": found is not None and found.role in break_glass.BREAK_GLASS_ROLES,
     }
     values.update(context or {})
     html = web.env.get_template(template).render(values)

@@ -10,6 +10,10 @@ Limits: an idle timeout (no request for ``idle``) and an absolute one (``absolut
 between the password and the second factor a session lives ``pending`` at most. Sign-out deletes the
 row and revokes the access token (its ``jti`` goes to ``oauth_revoked_token``, the table the bearer check
 reads).
+
+Break-the-glass (https://hl7.org/fhir/R4/security.html#break-glass): an active session may hold a second,
+short-lived emergency token beside its normal one (columns ``break_glass_*``, migration 0012); ending it
+early, changing role and signing out revoke it.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from senhealth.core.db import transaction
+from senhealth.security.break_glass import end_grant
+from senhealth.security.oauth.bearer import note_revoked
 from senhealth.security.oauth.storage import revoke_jti_in
 
 __all__ = [
@@ -32,7 +38,9 @@ __all__ = [
     "create",
     "delete",
     "delete_for_account",
+    "end_break_glass",
     "load",
+    "set_break_glass",
     "set_lang",
     "set_stage_choose",
     "update_pending",
@@ -43,7 +51,8 @@ SECURE_COOKIE: Final = "__Host-senhealth_session"
 
 _COLUMNS = (
     "stage, account_id, username, display_name, patient, role, facility, sealed, token_jti, token_exp, "
-    "lang, created_at, expires_at"
+    "lang, created_at, expires_at, break_glass_sealed, break_glass_jti, break_glass_exp, break_glass_reason, "
+    "multi_role"
 )
 
 
@@ -70,6 +79,11 @@ class Session:
     lang: str
     created_at: dt.datetime
     expires_at: dt.datetime
+    break_glass_sealed: bytes | None = None
+    break_glass_jti: str | None = None
+    break_glass_exp: dt.datetime | None = None
+    break_glass_reason: str | None = None
+    multi_role: bool = True
 
     def __repr__(self) -> str:
         return f"Session(stage={self.stage!r}, username={self.username!r}, role={self.role!r})"
@@ -81,6 +95,22 @@ class Session:
     @property
     def is_patient(self) -> bool:
         return self.role == "patient"
+
+    @property
+    def break_glass(self) -> bool:
+        """An emergency token is held and has not expired."""
+        return (
+            self.break_glass_sealed is not None
+            and self.break_glass_exp is not None
+            and self.break_glass_exp > dt.datetime.now(dt.UTC)
+        )
+
+    @property
+    def break_glass_seconds(self) -> int:
+        """Seconds left to the emergency token (0 when none)."""
+        if not self.break_glass or self.break_glass_exp is None:
+            return 0
+        return max(0, int((self.break_glass_exp - dt.datetime.now(dt.UTC)).total_seconds()))
 
 
 def _hash(session_id: str) -> str:
@@ -163,16 +193,54 @@ async def activate(
     token_exp: dt.datetime,
     limits: SessionLimits,
     restart: bool,
+    multi_role: bool = True,
 ) -> None:
-    """Signed in as ``role``: keep the (encrypted) token; ``restart`` starts the absolute clock now."""
+    """Signed in as ``role``: keep the (encrypted) token; ``restart`` starts the absolute clock now;
+    ``multi_role``: the account has several roles (the pages then offer to change role)."""
     async with transaction() as conn:
         await conn.execute(
             """UPDATE web_session SET stage = 'active', role = %s, facility = %s, sealed = %s, token_jti = %s,
-                   token_exp = %s,
+                   token_exp = %s, multi_role = %s,
                    expires_at = CASE WHEN %s THEN now() + %s ELSE expires_at END
                WHERE id_hash = %s""",
-            (role, facility, sealed_token, jti, token_exp, restart, limits.absolute, _hash(session.id)),
+            (
+                role,
+                facility,
+                sealed_token,
+                jti,
+                token_exp,
+                multi_role,
+                restart,
+                limits.absolute,
+                _hash(session.id),
+            ),
         )
+
+
+async def set_break_glass(
+    conn: Any, session: Session, *, sealed_token: bytes, jti: str, token_exp: dt.datetime, reason: str
+) -> None:
+    """Keep an emergency token beside the normal one (in the caller's transaction); one held before is
+    revoked."""
+    await _end(conn, session.break_glass_jti, session.break_glass_exp)
+    await conn.execute(
+        """UPDATE web_session SET break_glass_sealed = %s, break_glass_jti = %s, break_glass_exp = %s,
+               break_glass_reason = %s
+           WHERE id_hash = %s""",
+        (sealed_token, jti, token_exp, reason, _hash(session.id)),
+    )
+
+
+async def end_break_glass(conn: Any, session: Session) -> None:
+    """End the session's emergency token early: revoked, its grant ended, forgotten (in the caller's
+    transaction)."""
+    await _end(conn, session.break_glass_jti, session.break_glass_exp)
+    await conn.execute(
+        """UPDATE web_session SET break_glass_sealed = NULL, break_glass_jti = NULL, break_glass_exp = NULL,
+               break_glass_reason = NULL
+           WHERE id_hash = %s""",
+        (_hash(session.id),),
+    )
 
 
 async def set_stage_choose(session: Session) -> None:
@@ -192,20 +260,32 @@ async def _revoke(conn: Any, jti: str | None, exp: dt.datetime | None) -> None:
         await revoke_jti_in(conn, jti, exp)
 
 
+async def _end(conn: Any, jti: str | None, exp: dt.datetime | None) -> None:
+    if jti and exp:
+        await end_grant(conn, jti, exp)
+
+
 async def delete(session: Session) -> None:
-    """Sign out: the row goes, its access token is revoked."""
+    """Sign out: the row goes, its access tokens (the normal one, any emergency one) are revoked."""
     async with transaction() as conn:
         await conn.execute("DELETE FROM web_session WHERE id_hash = %s", (_hash(session.id),))
         await _revoke(conn, session.token_jti, session.token_exp)
+        await _end(conn, session.break_glass_jti, session.break_glass_exp)
+    for jti in (session.token_jti, session.break_glass_jti):
+        if jti:
+            note_revoked(jti)  # at once in this process (the bearer check caches for 5 s)
 
 
 async def delete_for_account(account_id: str) -> int:
     """End every session of an account (e.g. after it was disabled); returns how many."""
     async with transaction() as conn:
         cur = await conn.execute(
-            "DELETE FROM web_session WHERE account_id = %s RETURNING token_jti, token_exp", (account_id,)
+            "DELETE FROM web_session WHERE account_id = %s"
+            " RETURNING token_jti, token_exp, break_glass_jti, break_glass_exp",
+            (account_id,),
         )
         rows = await cur.fetchall()
-        for jti, exp in rows:
+        for jti, exp, bg_jti, bg_exp in rows:
             await _revoke(conn, jti, exp)
+            await _end(conn, bg_jti, bg_exp)
     return len(rows)

@@ -1,7 +1,11 @@
 """The pages in a real browser: Playwright driving Debian's Chromium against one uvicorn server (real
 HTTP on a loopback port), in Vietnamese. Sign-in with two-factor, patient search and chart, the
-duplicate-review queue, the citizen portal (record, a consent change checked through the FHIR API, and
+duplicate-review queue, emergency access (break-the-glass) to another facility's patient and its early
+end, the citizen portal (record, a consent change checked through the FHIR API, and
 "who viewed my record" showing the doctor's visit). Screenshots go to ``docs/img/web/``.
+
+The scenarios follow one another on the doctor's page (a TOTP code is single-use), so the module runs in
+one test process (``xdist_group``; ``make test`` distributes with ``--dist loadgroup``).
 
 Playwright for Python: https://playwright.dev/python/docs/api/class-page ; the browser is the
 system's Chromium (``/usr/bin/chromium``), never a downloaded one.
@@ -12,7 +16,8 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-import threading
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -22,7 +27,6 @@ import httpx
 import psycopg
 import pyotp
 import pytest
-import uvicorn
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
@@ -32,14 +36,16 @@ from senhealth.app import build_app
 from senhealth.core.config import Settings
 from senhealth.core.migrate import migrate
 from senhealth.fhir import access
-from senhealth.web import install_web
 
 CHROMIUM = "/usr/bin/chromium"
 DOCS_SHOTS = Path(__file__).resolve().parents[2] / "docs" / "img" / "web"
 # The screenshots of docs/web.md are refreshed only when asked (SENHEALTH_WEB_SCREENSHOTS=1), so that an
 # ordinary test run leaves the committed images alone; otherwise they go to a temporary directory.
 SHOTS: list[Path] = []
-pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's Chromium is not installed")
+pytestmark = [
+    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's Chromium is not installed"),
+    pytest.mark.xdist_group("browser"),
+]
 
 
 def _free_port() -> int:
@@ -78,25 +84,38 @@ def live(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
                 return await seed(client, settings, with_clinical=True)
 
     seeded = asyncio.run(seeding())
-    app = build_app(settings)
-    install_web(app, settings)
+    access.install(policy=access.OPEN, sink=access.NO_AUDIT)  # build_app installed the platform's here
+    # The server runs in its own process, as `senhealth serve` does: the process-wide pool, policy and
+    # audit sink of the tests running beside it in this process cannot touch it.
     port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
+    env = {
+        **os.environ,
+        "SENHEALTH_DATABASE_URL": url,
+        "SENHEALTH_DATA_DIR": str(settings.data_dir),
+        "SENHEALTH_AUTH_REQUIRED": "true",
+        "SENHEALTH_FACILITY_NETWORKS": '["127.0.0.0/8"]',
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "--factory", "senhealth.app:build_app", "--host", "127.0.0.1",
+         "--port", str(port), "--log-level", "warning"],
+        env=env,
+    )  # fmt: skip
     deadline = time.monotonic() + 60
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/fhir/metadata", timeout=2).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline or server.poll() is not None:
+            server.kill()
+            raise RuntimeError("the server did not start")
+        time.sleep(0.2)
     try:
         yield Live(f"http://127.0.0.1:{port}", settings, seeded)
     finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-        access.install(policy=access.OPEN, sink=access.NO_AUDIT)
+        server.terminate()
+        server.wait(timeout=30)
         with psycopg.connect(database_url, autocommit=True) as admin:
             admin.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
 
@@ -118,11 +137,32 @@ def browser(live: Live) -> Iterator[Browser]:
             chromium.close()
 
 
+def _sign_in(page: Page, live: Live, username: str, *, shots: bool = False) -> None:
+    """Password, then the TOTP code computed from the account's enrolled secret."""
+    page.goto("/app/login")
+    assert page.locator("h1").inner_text() == "Đăng nhập"
+    page.fill("#username", username)
+    page.fill("#password", PASSWORD)
+    if shots:
+        shot(page, "01-dang-nhap")
+    page.click("button[type=submit]")
+    page.wait_for_url("**/app/login/totp")
+    assert "Mã xác thực hai lớp" in page.locator("h1").inner_text()
+    page.fill("#code", pyotp.TOTP(live.seeded.totp[username]).now())
+    if shots:
+        shot(page, "02-ma-xac-thuc")
+    page.click("button[type=submit]")
+    page.wait_for_url("**/app/patients")
+    assert "Tìm người bệnh" in page.content()
+
+
 @pytest.fixture(scope="module")
 def doctor(browser: Browser, live: Live) -> Iterator[Page]:
-    """The doctor's tablet (one page kept through the doctor's scenarios: a TOTP code is single-use)."""
+    """The provincial hospital doctor's tablet, signed in once (a TOTP code is single-use); each scenario
+    starts from its own address, so that they do not depend on one another's order."""
     context = browser.new_context(viewport={"width": 1024, "height": 768}, locale="vi-VN", base_url=live.url)
     page = context.new_page()
+    _sign_in(page, live, "bs.binh")
     yield page
     context.close()
 
@@ -132,25 +172,20 @@ def shot(page: Page, name: str, *, full: bool = False) -> None:
     page.screenshot(path=str(SHOTS[0] / f"{name}.png"), full_page=full)
 
 
-def test_sign_in_with_two_factor(doctor: Page, live: Live) -> None:
-    page = doctor
-    page.goto("/app/login")
-    assert page.locator("h1").inner_text() == "Đăng nhập"
-    page.fill("#username", "bs.binh")
-    page.fill("#password", PASSWORD)
-    shot(page, "01-dang-nhap")
-    page.click("button[type=submit]")
-    page.wait_for_url("**/app/login/totp")
-    assert "Mã xác thực hai lớp" in page.locator("h1").inner_text()
-    page.fill("#code", pyotp.TOTP(live.seeded.totp["bs.binh"]).now())
-    shot(page, "02-ma-xac-thuc")
-    page.click("button[type=submit]")
-    page.wait_for_url("**/app/patients")
-    assert "Tìm người bệnh" in page.content()
+def test_sign_in_with_two_factor(browser: Browser, live: Live) -> None:
+    context = browser.new_context(viewport={"width": 1024, "height": 768}, locale="vi-VN", base_url=live.url)
+    try:
+        page = context.new_page()
+        page.goto("/app/patients")
+        page.wait_for_url("**/app/login**")  # not signed in: sent to the sign-in page
+        _sign_in(page, live, "bs.hoa", shots=True)
+    finally:
+        context.close()
 
 
 def test_patient_search_by_name_without_diacritics_and_by_personal_id(doctor: Page) -> None:
     page = doctor
+    page.goto("/app/patients")
     page.fill("#q", "nguyen van an")
     page.fill("#year", "1980")
     page.click("form.search button[type=submit]")
@@ -167,6 +202,7 @@ def test_patient_search_by_name_without_diacritics_and_by_personal_id(doctor: Pa
 
 def test_chart_shows_the_sections(doctor: Page) -> None:
     page = doctor
+    page.goto("/app/patients?q=nguyen+van+an&year=1980")
     page.click("#results .result a")
     page.wait_for_url("**/app/patients/p-an")
     for heading in (
@@ -195,6 +231,7 @@ def test_chart_shows_the_sections(doctor: Page) -> None:
 
 def test_review_queue_decides_a_pair(doctor: Page) -> None:
     page = doctor
+    page.goto("/app/patients")
     page.click("nav >> text=Rà soát hồ sơ trùng")
     page.wait_for_url("**/app/review")
     pair = page.locator("section.pair").first
@@ -205,7 +242,32 @@ def test_review_queue_decides_a_pair(doctor: Page) -> None:
     assert "hai người khác nhau" in page.inner_text("section.decided")
 
 
-def test_portal_record_consent_change_and_who_viewed(browser: Browser, live: Live) -> None:
+def test_emergency_access_to_another_facility_patient(doctor: Page) -> None:
+    page = doctor
+    page.goto("/app/patients?q=le+thi+hoa")
+    assert "Lê Thị Hoa" not in page.inner_text("#results")  # another facility's patient
+    form = page.locator("form.break-glass-form")
+    expect(form).to_be_visible()  # offered when nothing was found
+    assert "được ghi vào nhật ký" in form.inner_text()
+    form.locator("#bg-reason").fill("Người bệnh hôn mê chuyển đến cấp cứu, cần xem tiền sử dị ứng")
+    form.locator("button[type=submit]").click()
+    page.wait_for_url("**/app/patients?q=le+thi+hoa")
+    page.click("#results .result a")
+    page.wait_for_url("**/app/patients/p-hoa")
+    banner = page.locator(".break-glass-banner")
+    expect(banner).to_contain_text("Đang truy cập khẩn cấp")
+    assert "Lê Thị Hoa" in page.locator("h1").inner_text()
+    shot(page, "09-truy-cap-khan-cap")
+    banner.locator("button", has_text="Kết thúc truy cập khẩn cấp").click()
+    page.wait_for_url("**/app/patients?ended=1")
+    expect(page.locator(".break-glass-banner")).to_have_count(0)
+    page.goto("/app/patients/p-hoa")
+    assert "Không xem được hồ sơ" in page.locator("h1").inner_text()
+
+
+def test_portal_record_consent_change_and_who_viewed(browser: Browser, live: Live, doctor: Page) -> None:
+    doctor.goto("/app/patients/p-an")  # the doctor opens An's chart: An will see it in the portal
+    assert "Nguyễn Văn An" in doctor.locator("h1").inner_text()
     context = browser.new_context(viewport={"width": 820, "height": 1180}, locale="vi-VN", base_url=live.url)
     page = context.new_page()
     try:

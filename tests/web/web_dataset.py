@@ -6,6 +6,7 @@ Synthetic only: every name, number and value is made up.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +17,7 @@ import httpx
 from senhealth.core.config import Settings
 from senhealth.core.db import transaction
 from senhealth.security import accounts
+from senhealth.security.directory import user_info
 from senhealth.security.oauth.config import OAuthConfig
 from senhealth.security.oauth.tokens import TokenService
 
@@ -25,6 +27,12 @@ BHYT = "https://senhealth.vn/fhir/sid/bhyt"
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
 PASSWORD = "mat-khau-rat-dai-1"  # synthetic test password (10+ characters)
+DISCHARGE_TEXT = "GIẤY RA VIỆN\nChẩn đoán: Tăng huyết áp vô căn (I10).\nDặn dò: tái khám sau 1 tháng.\n"
+# a minimal one-page PDF (synthetic), enough for a download's bytes to be compared
+TINY_PDF = (
+    b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
+    b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 200 200]>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+)
 
 
 @dataclass
@@ -38,6 +46,14 @@ class Seeded:
 def system_token(settings: Settings) -> str:
     tokens = TokenService.from_config(OAuthConfig.from_settings(settings))
     return tokens.mint(tokens.access_claims(client_id="web-test-seed", scope="system/*.cruds", user=None))
+
+
+async def user_token(settings: Settings, username: str) -> str:
+    """An access token for a seeded account (its own role and facility)."""
+    user = await accounts.get_user(username)
+    assert user is not None, username
+    tokens = TokenService.from_config(OAuthConfig.from_settings(settings))
+    return tokens.mint(tokens.access_claims(client_id="web-test", scope="user/*.cruds", user=user_info(user)))
 
 
 def _when(days_ago: int) -> str:
@@ -209,6 +225,46 @@ def clinical(pid: str, org: str) -> list[dict[str, Any]]:
             "subject": subject,
             "effectiveDateTime": _when(10),
             "conclusion": "Glucose máu giảm so với lần trước",
+            "text": {
+                "status": "generated",
+                "div": '<div xmlns="http://www.w3.org/1999/xhtml"><p>Glucose máu lúc đói: 7,0 mmol/L.</p>'
+                "<p>HbA1c: 6,8 %.</p></div>",
+            },
+        }
+    )
+    out.append(
+        {
+            "resourceType": "DocumentReference",
+            "id": f"{pid}-doc1",
+            "status": "current",
+            "type": {"text": "Giấy ra viện"},
+            "subject": subject,
+            "date": _when(9),
+            "description": "Giấy ra viện đợt điều trị tăng huyết áp",
+            "content": [
+                {
+                    "attachment": {
+                        "contentType": "text/plain; charset=utf-8",
+                        "language": "vi",
+                        "title": "Giấy ra viện",
+                        "data": base64.b64encode(DISCHARGE_TEXT.encode()).decode(),
+                    }
+                },
+                {
+                    "attachment": {
+                        "contentType": "application/pdf",
+                        "title": "Giấy ra viện (bản in)",
+                        "data": base64.b64encode(TINY_PDF).decode(),
+                    }
+                },
+                {
+                    "attachment": {
+                        "contentType": "image/jpeg",
+                        "title": "Ảnh chụp",
+                        "url": "https://example.org/a.jpg",
+                    }
+                },
+            ],
         }
     )
     return out

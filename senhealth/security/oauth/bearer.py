@@ -12,7 +12,13 @@ server's own JWT (signature, ``iss``, ``aud``, ``exp``, and its ``jti`` not revo
 issuer's (:mod:`senhealth.security.oauth.external`), chosen by its ``iss``. Revocation answers are
 cached for ``revocation_cache_s`` seconds (default 5): a revoked token may work that long afterwards
 in a process that checked it just before, which is the price of not asking the database on every
-request.
+request; :func:`note_revoked` closes that window in this process for a token it revoked itself (the
+web's "end emergency access").
+
+Break-the-glass (https://hl7.org/fhir/R4/security.html#break-glass): the ``senhealth_break_glass``
+claim becomes :attr:`Principal.break_glass` only when the token is fit for it (a care role, a reason, a
+lifetime of at most 30 minutes: :func:`senhealth.security.break_glass.reason_of`); otherwise the token is
+refused (401), so a badly minted token can never lift the access policy's restriction.
 """
 
 from __future__ import annotations
@@ -26,13 +32,20 @@ from typing import Any
 from joserfc import jws
 from joserfc.errors import JoseError
 
+import senhealth.security.break_glass as break_glass_rules  # a module: break_glass imports oauth too
 from senhealth.core import db
 from senhealth.fhir.access import Principal
 from senhealth.security.oauth import storage
 from senhealth.security.oauth.external import ExternalIssuer
 from senhealth.security.oauth.tokens import InvalidTokenError, TokenService
 
-__all__ = ["BearerAuthenticator", "authenticate_request", "install_authenticator", "principal_from_claims"]
+__all__ = [
+    "BearerAuthenticator",
+    "authenticate_request",
+    "install_authenticator",
+    "note_revoked",
+    "principal_from_claims",
+]
 
 RevocationCheck = Callable[[str], Awaitable[bool]]
 
@@ -58,6 +71,7 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
         patient=claims.get("patient"),
         practitioner=practitioner,
         client_id=claims.get("client_id"),
+        break_glass=break_glass_rules.reason_of(claims),
         claims=claims,
     )
 
@@ -83,6 +97,10 @@ class BearerAuthenticator:
             self._cache = {k: v for k, v in self._cache.items() if now - v[0] < self.revocation_cache_s}
         self._cache[jti] = (now, answer)
         return answer
+
+    def note_revoked(self, jti: str) -> None:
+        """Remember at once that ``jti`` was revoked (by this process), without waiting for the cache."""
+        self._cache[jti] = (time.monotonic(), True)
 
     async def authenticate(self, headers: Mapping[str, str]) -> Principal | None:
         value = headers.get("authorization") or headers.get("Authorization")
@@ -126,6 +144,12 @@ _installed: BearerAuthenticator | None = None
 def install_authenticator(authenticator: BearerAuthenticator | None) -> None:
     global _installed
     _installed = authenticator
+
+
+def note_revoked(jti: str) -> None:
+    """Tell the installed authenticator (if any) that ``jti`` was just revoked in this process."""
+    if _installed is not None:
+        _installed.note_revoked(jti)
 
 
 async def authenticate_request(headers: Mapping[str, str]) -> Principal | None:

@@ -10,6 +10,12 @@ Access-token claims: ``iss``, ``aud`` (the FHIR base), ``sub`` (the user's id, o
 backend service), ``client_id``, ``scope``, ``exp``, ``iat``, ``jti``, ``kind`` (``user``,
 ``patient``, ``system``), and when known ``fhirUser``, ``patient`` (the launch context), ``facility``,
 ``roles``.
+
+Break-the-glass (https://hl7.org/fhir/R4/security.html#break-glass): a user token may carry
+``senhealth_break_glass``, the reason the user gave for emergency access to records outside their care
+relationships (the access policy then lifts its restriction; every access is audited with the reason,
+purpose of use ``BTG``). Such a token lives at most :data:`BREAK_GLASS_MAX_S` (30 minutes); who may get
+one is decided by :mod:`senhealth.security.break_glass`.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from joserfc import jwt
 from joserfc.errors import JoseError
@@ -28,9 +34,13 @@ from senhealth.security.oauth.config import OAuthConfig
 from senhealth.security.oauth.keys import load_or_create_signing_key, public_jwks
 from senhealth.security.oauth.users import UserInfo, fhir_user
 
-__all__ = ["InvalidTokenError", "TokenService", "principal_kind"]
+__all__ = ["BREAK_GLASS_CLAIM", "BREAK_GLASS_MAX_S", "InvalidTokenError", "TokenService", "principal_kind"]
 
 ALGORITHM = "ES256"
+#: The access-token claim holding the break-the-glass reason.
+BREAK_GLASS_CLAIM: Final = "senhealth_break_glass"
+#: The longest a break-the-glass token may live, in seconds (30 minutes).
+BREAK_GLASS_MAX_S: Final = 30 * 60
 
 
 class InvalidTokenError(SenHealthError):
@@ -72,11 +82,19 @@ class TokenService:
         user: UserInfo | None,
         patient: str | None = None,
         lifetime_s: int | None = None,
+        break_glass: str | None = None,
     ) -> dict[str, Any]:
+        """The claims of an access token. ``break_glass``: the emergency-access reason (a user token
+        only; its lifetime is then capped at :data:`BREAK_GLASS_MAX_S`); validate it first with
+        :func:`senhealth.security.break_glass.mint_break_glass_token`, which calls this."""
         now = int(time.time())
         if lifetime_s is None:
             minutes = self.config.system_token_minutes if user is None else self.config.access_token_minutes
             lifetime_s = minutes * 60
+        if break_glass is not None:
+            if user is None or not break_glass.strip():
+                raise ValueError("break-the-glass needs a user and a reason")
+            lifetime_s = min(lifetime_s, BREAK_GLASS_MAX_S)
         claims: dict[str, Any] = {
             "iss": self.config.issuer,
             "aud": self.config.fhir_base,
@@ -99,6 +117,8 @@ class TokenService:
                 patient = user.patient
         if patient:
             claims["patient"] = patient
+        if break_glass is not None:
+            claims[BREAK_GLASS_CLAIM] = break_glass
         return claims
 
     def mint(self, claims: dict[str, Any]) -> str:

@@ -4,7 +4,9 @@ Search (https://hl7.org/fhir/R4/search.html): a 12-digit personal ID or a 15-cha
 number becomes ``identifier=``; anything else is a name, one ``name=`` per word (every word must start a
 part of the name; the string index is lower-cased with Vietnamese diacritics folded, so "nguyen van an"
 finds "Nguyễn Văn An"), with ``birthdate=<year>`` when a birth year is given. The chart is
-``Patient/<id>`` then ``Patient/<id>/$everything``; a patient the user may not see is the API's 404.
+``Patient/<id>`` then ``Patient/<id>/$everything``; a patient the user may not see is the API's 404,
+answered with the emergency-access form for the care roles (:mod:`senhealth.web.views.break_glass`,
+https://hl7.org/fhir/R4/security.html#break-glass).
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from senhealth.core.text import normalize
+from senhealth.security.break_glass import BREAK_GLASS_ROLES
 from senhealth.web import svg
 from senhealth.web.context import PageError, fhir, render, require_staff, t
 from senhealth.web.fhir_client import FhirClient, FhirError
 from senhealth.web.i18n import N_
 from senhealth.web.record import BHYT, CCCD, Record, build_record, identifier, patient_name
+from senhealth.web.views.break_glass import form_context
 
 __all__ = ["ROUTES", "charts", "everything", "search_params"]
 
@@ -84,7 +88,14 @@ async def search_page(request: Request) -> Response:
             )
     elif query or year:
         error = N_("Enter a personal ID, an insurance card number, or a name.")
-    context = {"q": query, "year": year, "results": results, "error": error}
+    context = {
+        "q": query,
+        "year": year,
+        "results": results,
+        "error": error,
+        "ended": request.query_params.get("ended"),
+        **form_context(q=query),
+    }
     template = "staff/search_results.html" if request.headers.get("hx-request") else "staff/search.html"
     return render(request, template, context)
 
@@ -163,7 +174,9 @@ async def chart_page(request: Request) -> Response:
             patient, others = await everything(client, patient_id)
     except FhirError as e:
         if e.status in (403, 404, 410):
-            raise PageError(404, "No such patient, or you may not see this patient's record.") from None
+            offer = found.role in BREAK_GLASS_ROLES and not found.break_glass
+            context = {"offer_break_glass": offer, **form_context(patient_id)}
+            return render(request, "staff/chart_hidden.html", context, status=404)
         raise PageError(502, "The record could not be read.") from None
     record = build_record(patient, others)
     return render(request, "staff/chart.html", {"record": record, "charts": charts(request, record)})

@@ -30,7 +30,14 @@ def fresh_url(server_url: str) -> Iterator[str]:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     params = conninfo_to_dict(server_url)
     params["dbname"] = name
-    yield make_conninfo(**params)  # type: ignore[arg-type]
+    url = make_conninfo(**params)  # type: ignore[arg-type]
+    # Held open for the test: between two CLI runs nobody else is connected, and another test process
+    # would take the database for one abandoned by a killed run (tests/conftest.py, _drop_abandoned).
+    holder = psycopg.connect(url, autocommit=True)
+    try:
+        yield url
+    finally:
+        holder.close()
     with psycopg.connect(server_url, autocommit=True) as admin:
         admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 

@@ -33,6 +33,7 @@ def principals(patient_a: str) -> dict[str, Principal]:
     return {
         "doctor-f1": Principal("user", "u1", frozenset({"doctor"}), facility="Organization/f1"),
         "doctor-f0": Principal("user", "u8", frozenset({"doctor"}), facility="Organization/f0"),
+        "admin-f2": Principal("user", "u10", frozenset({"facility_admin"}), facility="Organization/f2"),
         "nurse-f2": Principal("user", "u2", frozenset({"nurse"}), facility="Organization/f2"),
         "chw-f1": Principal("user", "u3", frozenset({"commune_health_worker"}), facility="Organization/f1"),
         "patient-a": Principal("patient", "u4", frozenset({"patient"}), patient=f"Patient/{patient_a}"),
@@ -58,6 +59,7 @@ def visible_patients(who: str) -> set[str] | None:
     return {
         "doctor-f1": {"A", "D"},
         "chw-f1": {"A", "D"},
+        "admin-f2": {"B"},
         "doctor-f0": {"A"},  # f1's district: A through the referral network; D refused that sharing
         "nurse-f2": {"B"},
         "patient-a": {"A"},
@@ -270,16 +272,22 @@ def test_access_matrix(api_url: str, policy: None) -> None:
                     "subject": {"reference": f"Patient/{world.ids[p]}"},
                 }
                 r = await c.post("/fhir/Observation", json=obs, headers={**h, **JSON})
-                may_write = who in ("doctor-f1", "doctor-f0", "chw-f1", "nurse-f2", "glass-f1") and sees(
-                    who, p, world
-                )
+                may_write = who in (
+                    "doctor-f1",
+                    "doctor-f0",
+                    "chw-f1",
+                    "nurse-f2",
+                    "admin-f2",
+                    "glass-f1",
+                ) and sees(who, p, world)
                 checked["cases"] += 1
                 if (r.status_code == 201) != may_write:
                     leaks.append(f"{who}: create for {p}: {r.status_code}")
                 assert r.status_code in (201, 403), (who, p, r.status_code, r.text)
 
     _run(api_url, scenario)
-    assert checked["cases"] >= 10 * 50  # every principal went through every case
+    print(f"access matrix: {len(principals(''))} principals, {checked['cases']} cases, {len(leaks)} leaks")
+    assert checked["cases"] >= 11 * 50  # every principal went through every case
     assert not leaks, "\n".join(leaks)
 
 

@@ -26,6 +26,7 @@ import contextlib
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -33,6 +34,7 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 from psycopg.rows import TupleRow
 
+from senhealth.core.config import Settings
 from senhealth.core.migrate import migrate
 
 DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -100,3 +102,14 @@ def schema_url(database_url: str) -> Iterator[str]:
             yield make_conninfo(database_url, options=f"-c search_path={schema}")
         finally:
             admin.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+
+
+@pytest.fixture
+def platform_settings(schema_url: str, tmp_path: Path) -> Iterator[Settings]:
+    """Settings of the assembled platform (``senhealth.app.build_app``: sign-in required, the role policy,
+    the audit sink) on a migrated schema of its own; the FHIR core's open policy is put back afterwards."""
+    from senhealth.fhir import access
+
+    migrate(schema_url)
+    yield Settings(database_url=schema_url, data_dir=tmp_path, auth_required=True)
+    access.install(policy=access.OPEN, sink=access.NO_AUDIT)  # build_app installed the platform's

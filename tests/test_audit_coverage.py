@@ -15,20 +15,15 @@ verify. A refused interaction of a patient the doctor may not see leaves no reco
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
 import psycopg
-import pytest
 
 from senhealth.app import build_app
 from senhealth.cli_token import mint_user_token
 from senhealth.core.config import Settings
-from senhealth.core.migrate import migrate
-from senhealth.fhir import access
 from senhealth.fhir.validation import validation_issues
 from senhealth.security import accounts
 from senhealth.security.audit import AuditRecord, to_fhir
@@ -111,13 +106,6 @@ def cases(pid: str, oid: str, other: str) -> list[Case]:
         # another facility's patient: refused as unknown, and nothing was disclosed, so no record
         Case("read outside the facility", "GET", f"/fhir/Patient/{other}", None, status=404),
     ]  # fmt: skip
-
-
-@pytest.fixture
-def platform_settings(schema_url: str, tmp_path: Path) -> Iterator[Settings]:
-    migrate(schema_url)
-    yield Settings(database_url=schema_url, data_dir=tmp_path, auth_required=True)
-    access.install(policy=access.OPEN, sink=access.NO_AUDIT)
 
 
 def test_every_interaction_leaves_its_audit_event(platform_settings: Settings) -> None:

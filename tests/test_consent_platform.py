@@ -11,18 +11,14 @@ network until the patient refuses that sharing in a Consent they write themselve
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
-import pytest
 
 from senhealth.app import build_app
 from senhealth.cli_token import mint_user_token
 from senhealth.core.config import Settings
-from senhealth.core.migrate import migrate
-from senhealth.fhir import access
 from senhealth.security import accounts
 from senhealth.security.consent import build_consent
 from senhealth.security.directory import user_info
@@ -31,11 +27,14 @@ from senhealth.security.oauth.config import OAuthConfig
 JSON = {"Content-Type": "application/fhir+json"}
 
 
-@pytest.fixture
-def platform_settings(schema_url: str, tmp_path: Path) -> Iterator[Settings]:
-    migrate(schema_url)
-    yield Settings(database_url=schema_url, data_dir=tmp_path, auth_required=True)
-    access.install(policy=access.OPEN, sink=access.NO_AUDIT)
+def _accounts(config: OAuthConfig) -> Callable[..., Awaitable[dict[str, str]]]:
+    """``await token(username, roles, facility=..., patient=...)``: a new account, and its bearer header."""
+
+    async def token(username: str, roles: list[str], **kw: Any) -> dict[str, str]:
+        user = await accounts.create_user(username, "mat-khau-dai-123", roles, **kw)
+        return {"Authorization": f"Bearer {mint_user_token(user_info(user), config=config)}"}
+
+    return token
 
 
 def test_network_sharing_follows_the_patients_consent(platform_settings: Settings) -> None:
@@ -45,12 +44,7 @@ def test_network_sharing_follows_the_patients_consent(platform_settings: Setting
     async def main() -> None:
         app = build_app(settings)
         async with app.router.lifespan_context(app):
-            config = OAuthConfig.from_settings(settings)
-
-            async def token(username: str, roles: list[str], **kw: Any) -> dict[str, str]:
-                user = await accounts.create_user(username, "mat-khau-dai-123", roles, **kw)
-                return {"Authorization": f"Bearer {mint_user_token(user_info(user), config=config)}"}
-
+            token = _accounts(OAuthConfig.from_settings(settings))
             admin = await token("quan.tri", ["facility_admin"], facility="Organization/xa")
             district = await token("bs.huyen", ["doctor"], facility="Organization/dist")
             commune = await token("yt.xa", ["commune_health_worker"], facility="Organization/xa")
@@ -144,12 +138,7 @@ def test_the_lifelong_record_follows_the_persons_consent(platform_settings: Sett
     async def main() -> None:
         app = build_app(settings)
         async with app.router.lifespan_context(app):
-            config = OAuthConfig.from_settings(settings)
-
-            async def token(username: str, roles: list[str], **kw: Any) -> dict[str, str]:
-                user = await accounts.create_user(username, "mat-khau-dai-123", roles, **kw)
-                return {"Authorization": f"Bearer {mint_user_token(user_info(user), config=config)}"}
-
+            token = _accounts(OAuthConfig.from_settings(settings))
             here = await token("bs.day", ["doctor"], facility="Organization/h1")
             there = await token("bs.kia", ["doctor"], facility="Organization/h2")
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:

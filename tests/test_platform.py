@@ -10,32 +10,20 @@ under the doctor's account, and the audit chains verify.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import psycopg
-import pytest
 
 from senhealth.app import build_app
 from senhealth.cli_token import mint_user_token
 from senhealth.core.config import Settings
-from senhealth.core.migrate import migrate
-from senhealth.fhir import access
 from senhealth.security import accounts
 from senhealth.security.audit_verify import verify
 from senhealth.security.directory import user_info
 from senhealth.security.oauth.config import OAuthConfig
 
 JSON = {"Content-Type": "application/fhir+json"}
-
-
-@pytest.fixture
-def platform_settings(schema_url: str, tmp_path: Path) -> Iterator[Settings]:
-    migrate(schema_url)
-    yield Settings(database_url=schema_url, data_dir=tmp_path, auth_required=True)
-    access.install(policy=access.OPEN, sink=access.NO_AUDIT)  # build_app installed the platform's
 
 
 def test_a_signed_in_doctor_sees_their_facility_and_is_audited(platform_settings: Settings) -> None:

@@ -237,15 +237,17 @@ def _unseal(blob: bytes, account_id: str) -> str:
         ) from None
 
 
-def in_facility_network(address: str | None) -> bool:
-    """Whether ``address`` (an IP) is inside one of the ``facility_networks`` CIDRs of the settings."""
+def in_facility_network(address: str | None, networks: Iterable[str] | None = None) -> bool:
+    """Whether ``address`` (an IP) is inside one of ``networks`` (CIDRs; default: the settings'
+    ``facility_networks``)."""
     if not address:
         return False
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
         return False
-    networks: Iterable[str] = _setting("facility_networks", ()) or ()
+    if networks is None:
+        networks = _setting("facility_networks", ()) or ()
     for cidr in networks:
         try:
             if ip in ipaddress.ip_network(cidr, strict=False):

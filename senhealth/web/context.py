@@ -7,7 +7,6 @@ into responses (:mod:`senhealth.web.app`).
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
@@ -100,19 +99,7 @@ class WebState:
         return sessions.SECURE_COOKIE if self.secure_cookies(request) else sessions.COOKIE
 
     def in_facility_network(self, address: str | None) -> bool:
-        if not address:
-            return False
-        try:
-            ip = ipaddress.ip_address(address)
-        except ValueError:
-            return False
-        for cidr in self.settings.facility_networks:
-            try:
-                if ip in ipaddress.ip_network(cidr, strict=False):
-                    return True
-            except ValueError:
-                continue
-        return False
+        return accounts.in_facility_network(address, self.settings.facility_networks)
 
 
 class Redirect(Exception):

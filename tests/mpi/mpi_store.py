@@ -11,7 +11,11 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from psycopg import AsyncConnection
+from psycopg.rows import TupleRow
+
 from senhealth.core.db import close_pool, get_pool, open_pool
+from senhealth.fhir.access import AccessEvent
 from senhealth.fhir.store import FhirStore
 from senhealth.mpi.identifiers import CCCD_SYSTEM
 from senhealth.mpi.record import ADMIN_UNIT_EXTENSION, Candidate
@@ -53,3 +57,13 @@ def run_with_store(url: str, body: Callable[[FhirStore], Awaitable[T]]) -> T:
             await close_pool()
 
     return asyncio.run(main())
+
+
+class Recorder:
+    """An audit sink that keeps the events in memory (what the patient index's work recorded)."""
+
+    def __init__(self) -> None:
+        self.events: list[AccessEvent] = []
+
+    async def record(self, conn: AsyncConnection[TupleRow], event: AccessEvent) -> None:
+        self.events.append(event)

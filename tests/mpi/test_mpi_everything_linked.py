@@ -14,14 +14,14 @@ from typing import Any
 
 import httpx
 import pytest
+from mpi_store import Recorder
 from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
 
 from senhealth.api import create_app
 from senhealth.core.config import Settings
-from senhealth.core.migrate import migrate
 from senhealth.fhir import access
-from senhealth.fhir.access import AccessEvent, Principal
+from senhealth.fhir.access import Principal
 from senhealth.mpi.operations import register_mpi_operations, unregister_mpi_operations
 from senhealth.mpi.patient_everything import MayShare
 from senhealth.security.policy import RolePolicy
@@ -31,20 +31,6 @@ DOCTOR_F1 = Principal("user", "u1", frozenset({"doctor"}), facility="Organizatio
 A_ONLY = {"Patient/pat-a", "Patient/pat-b", "Encounter/enc-a", "Observation/obs-a1", "Observation/obs-a2"}
 B_ONLY = {"Encounter/enc-b", "Observation/obs-b1", "Observation/obs-b2"}
 EVERYTHING = A_ONLY | B_ONLY
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.events: list[AccessEvent] = []
-
-    async def record(self, conn: AsyncConnection[TupleRow], event: AccessEvent) -> None:
-        self.events.append(event)
-
-
-@pytest.fixture
-def url(schema_url: str) -> str:
-    migrate(schema_url)
-    return schema_url
 
 
 @pytest.fixture(autouse=True)

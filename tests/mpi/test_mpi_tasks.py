@@ -13,16 +13,12 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from mpi_population import generate
-from mpi_store import patient_resource, run_with_store
-from psycopg import AsyncConnection
-from psycopg.rows import TupleRow
+from mpi_store import Recorder, patient_resource, run_with_store
 
 from senhealth.api.jobs import router
 from senhealth.core.db import transaction
-from senhealth.core.migrate import migrate
 from senhealth.core.queue import enqueue, get_job, registered_tasks
 from senhealth.fhir import access
-from senhealth.fhir.access import AccessEvent
 from senhealth.fhir.store import FhirStore
 from senhealth.jobs.registry import TASK_MODULES
 from senhealth.jobs.worker import run_worker
@@ -30,20 +26,6 @@ from senhealth.mpi.link import linked_ids
 from senhealth.mpi.tasks import BY, NIGHTLY_CRON, TASK, DedupReport, run_deduplication
 
 PEOPLE, DUPLICATES, SEED = 1200, 60, 5
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.events: list[AccessEvent] = []
-
-    async def record(self, conn: AsyncConnection[TupleRow], event: AccessEvent) -> None:
-        self.events.append(event)
-
-
-@pytest.fixture
-def url(schema_url: str) -> str:
-    migrate(schema_url)
-    return schema_url
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from datetime import date
 from pathlib import Path
 
@@ -156,24 +157,38 @@ def platform_reads(args: argparse.Namespace, url: str, resources: int, core_rps:
 
     from senhealth.core.config import Settings
     from senhealth.core.migrate import migrate
+    from senhealth.security.audit_verify import verify
     from senhealth.security.oauth.config import OAuthConfig
     from senhealth.security.oauth.tokens import TokenService
 
     migrate(url)
     with tempfile.TemporaryDirectory(prefix="senbench-platform-") as data_dir:
-        cfg = OAuthConfig.from_settings(Settings(database_url=url, data_dir=data_dir))
+        cfg = OAuthConfig.from_settings(Settings(database_url=url, data_dir=Path(data_dir)))
         tokens = TokenService.from_config(cfg)
         token = tokens.mint(
             tokens.access_claims(client_id="bench", scope="system/*.rs", user=None, lifetime_s=3600)
         )
         env = {"SENHEALTH_DATA_DIR": data_dir, "SENHEALTH_AUTH_REQUIRED": "true"}
+        rows_before = _audit_rows(url)
         with ServerProcess(url, workers=args.workers, app="senhealth.app:build_app", env=env) as server:
             load = load_average()
             print(f"reads with auth and audit (load average {load}) ...", file=sys.stderr)
             result = _reads(args, server, url, {"Authorization": f"Bearer {token}"})
+    # The server has stopped: its buffered read records are written (the app drains them at shutdown).
+    written = _audit_rows(url) - rows_before
+    started = time.perf_counter()
+    report = verify(url)
+    checked = time.perf_counter() - started
     lines = read_section(
         result, resources, load, args.workers, url, ", with sign-in, access policy and audit"
     )
+    lines += [
+        "",
+        f"Audit rows written during the run, warm-up included: {written:,} (measured reads: "
+        f"{result.requests:,}). `senhealth audit verify` of the whole log afterwards: "
+        f"{'intact' if report.ok else f'BROKEN ({len(report.breaks)} chains)'}, {report.rows:,} rows "
+        f"in {checked:.1f} s.",
+    ]
     if core_rps:
         share = result.rps / core_rps
         lines += [
@@ -182,6 +197,15 @@ def platform_reads(args: argparse.Namespace, url: str, resources: int, core_rps:
             f"of its throughput ({'meets' if share >= 0.75 else 'MISSES'} the target of 75 %).",
         ]
     return lines
+
+
+def _audit_rows(url: str) -> int:
+    """Rows in the audit log (the chains' heads count them)."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT coalesce(sum(pos), 0) FROM audit_chain").fetchone()
+    return int(row[0]) if row else 0
 
 
 def read_section(

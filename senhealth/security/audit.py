@@ -33,12 +33,27 @@ until the next seal and needs a second write of every row; with 64 chains, same-
 rare (measured cost and the levers left: ``docs/audit.md`` "Cost"). The transaction must run at
 READ COMMITTED (the platform's default): under REPEATABLE READ a concurrent writer of the same chain
 raises a serialisation failure.
+
+**Batches.** :meth:`PostgresAuditSink.record_many` (the read buffer's path,
+:mod:`senhealth.api.fhir.auditing`) writes any number of events in two statements: the first reads the
+chain's head and draws the sequence numbers; the hashes are then chained here, in Python, with exactly
+the formula above; the second advances the head from the state read to the last row *if it is still in
+that state* and inserts every row from one JSON document (``jsonb_to_recordset``), all or nothing. A
+writer that advanced the chain in between makes it insert nothing (compare-and-set; the UPDATE waits for
+that writer's lock and re-checks its condition on the committed row), and the batch reads the head
+again; after :data:`CAS_ATTEMPTS` it takes the head's lock first. Whoever advances a head holds its row
+lock until its transaction ends, as :meth:`~PostgresAuditSink.record` does, so batches of several
+processes and single records interleave on a chain without forking it. On an autocommit connection a
+batch is a transaction of its own: two round trips, no BEGIN or COMMIT. For ``sha256(details::text)``
+the writer predicts jsonb's text (:func:`jsonb_text`); a batch with a value whose text it cannot predict
+(a float) goes row by row instead. Old and new rows are the same format: the checker needs no version.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -60,6 +75,7 @@ __all__ = [
     "accesses_to_patient",
     "chain_of",
     "fields_digest",
+    "jsonb_text",
     "records",
     "to_fhir",
 ]
@@ -91,6 +107,47 @@ FROM head
 WHERE set_config('senhealth.audit_chain', head.chain::text, true) IS NOT NULL
 """
 
+# A batch (record_many), statement 1: the chain's head (the transaction's chain, else the first
+# event's) and the batch's sequence numbers; ``FOR UPDATE`` in the locked variant.
+_READ_HEAD: Final = """
+SELECT h.chain, h.pos, h.hash, ARRAY(SELECT nextval('audit_seq') FROM generate_series(1, %(n)s))
+FROM audit_chain h
+WHERE h.chain = coalesce(nullif(current_setting('senhealth.audit_chain', true), '')::smallint,
+                         %(chain)s::smallint)
+"""
+
+# Statement 2: advance the head from the state statement 1 read to the batch's last row, on condition
+# that it is still in that state (compare-and-set: under READ COMMITTED an UPDATE that waited for
+# another writer's lock re-checks its WHERE on the committed row), and insert every row of the batch
+# (chained by the writer) from one JSON document, only if the head was advanced: all rows or none.
+_APPEND: Final = """
+WITH head AS (
+    UPDATE audit_chain
+    SET pos = %(pos)s, prev_hash = %(prev)s, hash = %(hash)s
+    WHERE chain = %(chain)s::smallint AND pos = %(from_pos)s AND hash = %(from_hash)s
+      AND set_config('senhealth.audit_chain', chain::text, true) IS NOT NULL{relaxed}
+    RETURNING chain
+)
+INSERT INTO audit_event (seq, chain, pos, recorded, action, outcome, status, principal_kind,
+    principal_subject, principal_roles, principal_facility, principal_client_id, principal_practitioner,
+    break_glass, res_type, res_id, query, patients, source_ip, details, prev_hash, hash)
+SELECT r.seq, head.chain, r.pos, r.recorded, r.action, r.outcome, r.status, r.kind, r.subject,
+    coalesce(r.roles, '{{}}'), r.facility, r.client_id, r.practitioner, r.break_glass, r.res_type,
+    r.res_id, r.query, coalesce(r.patients, '{{}}'), r.source_ip, r.details, r.prev_hash, r.hash
+FROM head, jsonb_to_recordset(%(rows)s::jsonb) AS r(seq bigint, pos bigint, recorded timestamptz,
+    action text, outcome text, status smallint, kind text, subject text, roles text[], facility text,
+    client_id text, practitioner text, break_glass text, res_type text, res_id text, query text,
+    patients text[], source_ip text, details jsonb, prev_hash bytea, hash bytea)
+"""
+_APPEND_SYNC: Final = _APPEND.format(relaxed="")
+# The same, its transaction committed without waiting for the WAL flush (``synchronous = False``).
+_APPEND_RELAXED: Final = _APPEND.format(
+    relaxed="\n      AND set_config('synchronous_commit', 'off', true) IS NOT NULL"
+)
+
+#: Compare-and-set attempts of a batch before it takes the chain's head lock and waits for it.
+CAS_ATTEMPTS: Final = 3
+
 #: The columns of an :class:`AuditRecord`, in its field order (``details`` as PostgreSQL's jsonb text).
 COLUMNS: Final = (
     "seq, chain, pos, recorded, action, outcome, status, principal_kind, principal_subject, "
@@ -104,8 +161,29 @@ class AuditError(RuntimeError):
 
 
 def _clean(value: str | None) -> str | None:
-    """PostgreSQL text cannot hold NUL: replace it, so that a hostile query string is still recorded."""
-    return value.replace("\x00", "\ufffd") if value is not None and "\x00" in value else value
+    """PostgreSQL text cannot hold NUL, nor UTF-8 a lone surrogate (a claim of an external token may
+    carry one): replace them, so that a hostile value is still recorded, and never blocks the records
+    written with it."""
+    if value is None or value.isascii():
+        return value.replace("\x00", "\ufffd") if value is not None and "\x00" in value else value
+    if "\x00" in value:
+        value = value.replace("\x00", "\ufffd")
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        value = "".join("\ufffd" if 0xD800 <= ord(c) <= 0xDFFF else c for c in value)
+    return value
+
+
+def _scrub(value: Any) -> Any:
+    """``details`` with every string and key :func:`_clean` (the slow path, for what orjson refused)."""
+    if isinstance(value, str):
+        return _clean(value)
+    if isinstance(value, dict):
+        return {_clean(k) if isinstance(k, str) else k: _scrub(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrub(v) for v in value]
+    return value
 
 
 def _utc(when: datetime) -> datetime:
@@ -151,10 +229,91 @@ def fields_digest(
     return hashlib.sha256(orjson.dumps(content)).digest()
 
 
+_EMPTY_DIGEST: Final = hashlib.sha256(b"{}").digest()
+_INT_RANGE: Final = range(-(2**63), 2**64)  # what orjson writes (the row-by-row path's JSON)
+
+
+def jsonb_text(value: Any) -> str | None:
+    r"""The text of PostgreSQL's ``jsonb`` output for ``value`` stored as :func:`_details_json` stores
+    it (NUL in strings replaced), or None when it cannot be predicted exactly here: a float (numeric's
+    output rewrites exponents), a key that is not a string or two keys that become one, any other type.
+    jsonb's text: object keys shorter first then bytewise, ``": "`` and ``", "`` between, strings
+    escaped as PostgreSQL's ``escape_json`` does (``\"``, ``\\``, ``\b``, ``\f``, ``\n``, ``\r``,
+    ``\t``, other control characters ``\u00xx``, everything else as is). The tests of the batched
+    path compare it with PostgreSQL's own output."""
+    try:
+        return _jsonb(value)
+    except _Unpredictable:
+        return None
+
+
+class _Unpredictable(Exception):
+    pass
+
+
+_ESCAPES: Final = {i: f"\\u{i:04x}" for i in range(0x20)} | {
+    0: "\ufffd",
+    8: "\\b",
+    9: "\\t",
+    10: "\\n",
+    12: "\\f",
+    13: "\\r",
+    34: '\\"',
+    92: "\\\\",
+}
+
+
+def _jstr(s: str) -> str:
+    try:
+        s.encode()  # a lone surrogate: orjson refuses it, so does the row-by-row path
+    except UnicodeEncodeError as e:
+        raise _Unpredictable from e
+    return '"' + s.translate(_ESCAPES) + '"'
+
+
+def _jsonb(v: Any) -> str:
+    if v is None:
+        return "null"
+    if v is True:
+        return "true"
+    if v is False:
+        return "false"
+    t = type(v)
+    if t is str:
+        return _jstr(v)
+    if t is int:
+        if v not in _INT_RANGE:
+            raise _Unpredictable
+        return str(v)
+    if t is dict:
+        items: dict[bytes, str] = {}
+        for k, x in v.items():
+            if type(k) is not str:
+                raise _Unpredictable
+            key = _clean(k)
+            assert key is not None
+            raw = key.encode("utf-8", "surrogatepass")  # checked by _jstr
+            if raw in items:
+                raise _Unpredictable
+            items[raw] = _jstr(key) + ": " + _jsonb(x)
+        return "{" + ", ".join(items[k] for k in sorted(items, key=lambda b: (len(b), b))) + "}"
+    if t is list or t is tuple:
+        return "[" + ", ".join(_jsonb(x) for x in v) + "]"
+    raise _Unpredictable
+
+
+# An escaped NUL in JSON text: ``\u0000`` after an even number of backslashes (``\\u0000`` is text).
+_NUL_ESCAPE: Final = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
+
+
 def _details_json(details: dict[str, Any]) -> str:
-    text = orjson.dumps(details, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS).decode()
+    options = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
+    try:
+        text = orjson.dumps(details, option=options).decode()
+    except TypeError:  # a lone surrogate in a string
+        text = orjson.dumps(_scrub(details), option=options).decode()
     # jsonb refuses \u0000 in strings, like text refuses NUL.
-    return text.replace("\\u0000", "\\ufffd") if "\\u0000" in text else text
+    return _NUL_ESCAPE.sub(r"\1\\ufffd", text) if "\\u0000" in text else text
 
 
 class PostgresAuditSink:
@@ -168,9 +327,39 @@ class PostgresAuditSink:
         if cur.rowcount != 1:
             raise AuditError(f"audit chain {chain} is missing from audit_chain: access not recorded")
 
-    async def record_many(self, conn: AsyncConnection[TupleRow], events: Sequence[AccessEvent]) -> None:
-        """Record ``events`` in ``conn``'s current transaction, the statements sent together (psycopg
-        pipeline mode: one round trip for the batch); all on the transaction's chain."""
+    async def record_many(
+        self,
+        conn: AsyncConnection[TupleRow],
+        events: Sequence[AccessEvent],
+        *,
+        synchronous: bool = True,
+    ) -> None:
+        """Record ``events`` on one chain (the transaction's, else the first event's) in two statements
+        whatever their number, in ``conn``'s transaction or, on an autocommit connection, as one
+        transaction of their own; raise :class:`AuditError` if they cannot be. ``synchronous=False``:
+        that transaction commits without waiting for its WAL flush (``synchronous_commit = off``).
+        See the module docstring, "Batches"."""
+        if not events:
+            return
+        rows = [_columns(e) for e in events]
+        details = [jsonb_text(e.details) for e in events]
+        if any(d is None for d in details):  # a value whose jsonb text cannot be predicted: row by row
+            async with conn.transaction():
+                if not synchronous:
+                    await conn.execute("SET LOCAL synchronous_commit TO off")
+                await self._record_each(conn, events)
+            return
+        texts = [d for d in details if d is not None]
+        append = _APPEND_SYNC if synchronous else _APPEND_RELAXED
+        for _ in range(CAS_ATTEMPTS):
+            if await _append(conn, rows, texts, append, lock=False):
+                return
+        async with conn.transaction():  # a busy chain: wait for its head instead
+            if not await _append(conn, rows, texts, append, lock=True):
+                raise AuditError(f"audit chain {rows[0].chain} moved under its lock: access not recorded")
+
+    async def _record_each(self, conn: AsyncConnection[TupleRow], events: Sequence[AccessEvent]) -> None:
+        """One statement per event, sent together (psycopg pipeline mode: one round trip)."""
         sent = []
         async with conn.pipeline():
             for event in events:
@@ -183,12 +372,76 @@ class PostgresAuditSink:
                 raise AuditError(f"audit chain {chain} is missing from audit_chain: access not recorded")
 
 
-def _params(event: AccessEvent) -> tuple[dict[str, Any], int]:
-    """The parameters of :data:`_INSERT` for ``event``, and its chain."""
+async def _append(
+    conn: AsyncConnection[TupleRow], rows: list[_Columns], details: list[str], append: str, *, lock: bool
+) -> bool:
+    """One attempt at a batch: read the head, chain the rows, append them if the head has not moved."""
+    cur = await conn.execute(
+        _READ_HEAD + ("FOR UPDATE" if lock else ""), {"chain": rows[0].chain, "n": len(rows)}
+    )
+    head = await cur.fetchone()
+    if head is None:
+        raise AuditError(f"audit chain {rows[0].chain} is missing from audit_chain: access not recorded")
+    chain, from_pos, from_hash, seqs = head[0], head[1], bytes(head[2]), head[3]
+    pos, prev, before, out = from_pos, from_hash, from_hash, []
+    for c, text, seq in zip(rows, details, seqs, strict=True):
+        pos += 1
+        d = _EMPTY_DIGEST if text == "{}" else hashlib.sha256(text.encode()).digest()
+        h = hashlib.sha256(prev + seq.to_bytes(8, "big", signed=True) + c.digest + d).digest()
+        out.append(c.json_row(seq, pos, text, prev, h))
+        before, prev = prev, h
+    params = {"rows": orjson.dumps(out).decode(), "chain": chain, "pos": pos, "prev": before, "hash": prev,
+              "from_pos": from_pos, "from_hash": from_hash}  # fmt: skip
+    cur = await conn.execute(append, params)
+    if cur.rowcount == len(out):
+        return True
+    if cur.rowcount != 0:
+        raise AuditError(f"audit chain {chain}: {cur.rowcount} of {len(out)} rows written")
+    return False
+
+
+@dataclass(frozen=True, slots=True)
+class _Columns:
+    """An event's column values as stored (NULs replaced), its chain and its :func:`fields_digest`."""
+
+    recorded: datetime
+    action: str
+    outcome: str
+    status: int
+    kind: str | None
+    subject: str | None
+    roles: list[str]
+    facility: str | None
+    client_id: str | None
+    practitioner: str | None
+    break_glass: str | None
+    res_type: str | None
+    res_id: str | None
+    query: str | None
+    patients: list[str]
+    source_ip: str | None
+    chain: int
+    digest: bytes
+
+    def json_row(self, seq: int, pos: int, details: str, prev: bytes, hash_: bytes) -> dict[str, Any]:
+        """The row as an object of :data:`_APPEND`'s document (``details``: its jsonb text)."""
+        return {
+            "seq": seq, "pos": pos, "recorded": self.recorded.isoformat(timespec="microseconds"),
+            "action": self.action, "outcome": self.outcome, "status": self.status, "kind": self.kind,
+            "subject": self.subject, "roles": self.roles, "facility": self.facility,
+            "client_id": self.client_id, "practitioner": self.practitioner,
+            "break_glass": self.break_glass, "res_type": self.res_type, "res_id": self.res_id,
+            "query": self.query, "patients": self.patients, "source_ip": self.source_ip,
+            "details": orjson.Fragment(details), "prev_hash": "\\x" + prev.hex(),
+            "hash": "\\x" + hash_.hex(),
+        }  # fmt: skip
+
+
+def _columns(event: AccessEvent) -> _Columns:
     p: Principal | None = event.principal
     recorded = _utc(event.when)
     patients = list(dict.fromkeys(s for s in map(_clean, event.patients) if s is not None))
-    roles = sorted(p.roles) if p is not None else []
+    roles = sorted(r for r in map(_clean, p.roles) if r is not None) if p is not None else []
     kind = p.kind if p is not None else None
     subject = _clean(p.subject) if p is not None else None
     facility = _clean(p.facility) if p is not None else None
@@ -202,15 +455,24 @@ def _params(event: AccessEvent) -> tuple[dict[str, Any], int]:
         client_id, practitioner, break_glass, res_type, res_id, query, patients, source_ip,
     )  # fmt: skip
     chain = _chain(patients[0] if patients else (f"{kind}/{subject}" if p is not None else ""))
+    return _Columns(
+        recorded, event.action, event.outcome, event.status, kind, subject, roles, facility, client_id,
+        practitioner, break_glass, res_type, res_id, query, patients, source_ip, chain, digest,
+    )  # fmt: skip
+
+
+def _params(event: AccessEvent) -> tuple[dict[str, Any], int]:
+    """The parameters of :data:`_INSERT` for ``event``, and its chain."""
+    c = _columns(event)
     params: dict[str, Any] = {
-        "recorded": recorded, "action": event.action, "outcome": event.outcome,
-        "status": event.status, "kind": kind, "subject": subject, "roles": roles,
-        "facility": facility, "client_id": client_id, "practitioner": practitioner,
-        "break_glass": break_glass, "res_type": res_type, "res_id": res_id, "query": query,
-        "patients": patients, "source_ip": source_ip, "chain": chain, "digest": digest,
+        "recorded": c.recorded, "action": c.action, "outcome": c.outcome, "status": c.status,
+        "kind": c.kind, "subject": c.subject, "roles": c.roles, "facility": c.facility,
+        "client_id": c.client_id, "practitioner": c.practitioner, "break_glass": c.break_glass,
+        "res_type": c.res_type, "res_id": c.res_id, "query": c.query, "patients": c.patients,
+        "source_ip": c.source_ip, "chain": c.chain, "digest": c.digest,
         "details": _details_json(event.details),
     }  # fmt: skip
-    return params, chain
+    return params, c.chain
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,10 @@ hash of the row before (the genesis hash for the first), and its ``hash`` equals
 
     sha256(prev_hash || seq as 8 bytes big-endian || fields_digest(columns) || sha256(details::text))
 
-recomputed here in Python, independently of the SQL that wrote it. The chain's head (``audit_chain``)
+recomputed here in Python, independently of the code that wrote it: the single-row statement of
+``PostgresAuditSink.record`` computes it in SQL, the batches of ``record_many`` in Python (predicting
+jsonb's text of ``details``), to the same value, so rows of either path, older or newer, are checked
+alike. The chain's head (``audit_chain``)
 must then hold the last row's position and hash: a deleted last row, or a row appended without the
 head, shows there. Altering a column, deleting, reordering or inserting a forged row anywhere breaks the
 chain from that row on; only the first broken row of a chain is reported (the rest follow from it).

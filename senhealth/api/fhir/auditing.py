@@ -12,11 +12,12 @@ Where each interaction is recorded:
   transaction);
 - searches: in the search's own transaction;
 - reads, vreads, history and operations: handed to a per-process buffer that a background task writes
-  every few milliseconds in one transaction and one round trip (:class:`ReadAuditBuffer`), committed
-  without waiting for the disk (see ``_RELAXED``); the request does not wait for it. What is buffered
-  when the application stops is written by :func:`drain` (the app's shutdown); a crash loses at most
-  the last few milliseconds of read records (and, with ``synchronous_commit = off``, those PostgreSQL
-  had not flushed), never a write's.
+  every :data:`GATHER_S` in one transaction (:class:`ReadAuditBuffer`; with
+  :class:`senhealth.security.audit.PostgresAuditSink` a batch is two statements whatever its size),
+  committed without waiting for the disk (see ``_RELAXED``); the request does not wait for it. What
+  is buffered when the application stops is written by :func:`drain` (the app's shutdown); a crash
+  loses at most the read records of the last :data:`GATHER_S` (and, with ``synchronous_commit =
+  off``, those PostgreSQL had not flushed), never a write's.
 
 With no sink installed (:data:`senhealth.fhir.access.NO_AUDIT`, the FHIR core on its own) nothing is
 built or written.
@@ -42,8 +43,12 @@ __all__ = ["ReadAuditBuffer", "auditing", "drain", "patients_of", "record_access
 
 log = logging.getLogger(__name__)
 
-#: How long the buffer waits for more events before writing, and the most it writes at once.
-GATHER_S: Final = 0.005
+#: How long the buffer waits for more events before writing, and the most it writes at once. A batch
+#: costs about 0.3 ms of Python and 0.3 ms of PostgreSQL CPU whatever its size (two round trips), and
+#: each row ~20 µs of each more: at 5 ms a worker wrote batches of a few reads and the fixed cost was
+#: most of the audit's; at 50 ms a batch holds tens of reads (docs/audit.md "Cost"). A crash can lose
+#: the last GATHER_S of read records, within what ``synchronous_commit = off`` already risks (0.6 s).
+GATHER_S: Final = 0.05
 MAX_BATCH: Final = 500
 
 # The record of a read commits without waiting for its WAL flush (``synchronous_commit = off`` for that
@@ -114,13 +119,24 @@ async def record_access(
 
 
 async def _write(conn: AsyncConnection[TupleRow], events: Sequence[AccessEvent]) -> None:
+    """Write a batch on a pooled connection (not in a transaction). A sink with ``record_many`` (the
+    platform's) writes it as its own transaction in two statements (autocommit: no BEGIN, SET or
+    COMMIT round trips); another sink gets the events one by one in one transaction."""
     sink = audit_sink()
     many = getattr(sink, "record_many", None)
-    if many is not None:
-        await many(conn, events)
+    if many is None:
+        async with conn.transaction():
+            await conn.execute(_RELAXED)
+            for event in events:
+                await sink.record(conn, event)
         return
-    for event in events:
-        await sink.record(conn, event)
+    saved = conn.autocommit
+    await conn.set_autocommit(True)
+    try:
+        await many(conn, events, synchronous=False)
+    finally:
+        if not conn.closed:
+            await conn.set_autocommit(saved)
 
 
 class ReadAuditBuffer:
@@ -144,10 +160,14 @@ class ReadAuditBuffer:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            if not self._closing:
+            if not self._closing and len(self.events) < MAX_BATCH:
                 await asyncio.sleep(GATHER_S)
             try:
-                await self.flush()
+                # One batch per wake-up: what arrives while it is written waits for the next one
+                # (``add`` wakes the task again), so that batches stay GATHER_S apart and large.
+                await self.flush(once=not self._closing)
+                if self.events:  # more than a batch was waiting: go on without a new event
+                    self._wake.set()
             except Exception:  # the database is away: keep the events, try again shortly
                 log.exception("audit records of reads not written yet (%d waiting)", len(self.events))
                 if self._closing:
@@ -157,14 +177,16 @@ class ReadAuditBuffer:
             if self._closing and not self.events:
                 return
 
-    async def flush(self) -> None:
-        """Write everything buffered now (raises if the database refuses; the events stay buffered)."""
+    async def flush(self, *, once: bool = False) -> None:
+        """Write everything buffered now, or only its first batch (``once``); raises if the database
+        refuses (the events stay buffered)."""
         while self.events:
             batch = self.events[:MAX_BATCH]
-            async with self.store.pool.connection() as conn, conn.transaction():
-                await conn.execute(_RELAXED)
+            async with self.store.pool.connection() as conn:
                 await _write(conn, batch)
             del self.events[: len(batch)]
+            if once:
+                return
 
     async def close(self) -> None:
         """Write what is left (the task finishes the batch it is on, then the rest) and stop."""

@@ -28,9 +28,9 @@ Where the platform enforces it:
   those cared for in its referral network unless the patient denies this sharing: evaluated inside the
   search SQL (:class:`senhealth.fhir.access.Restriction`, ``network``) with the same rule as
   :func:`decision`; and ``Patient/$everything`` over the records linked to one person
-  (:func:`may_share`);
-- **research** (``HRESCH``, opt-in): :func:`research_cohort` lists the patients whose data may go into a
-  research export;
+  (:func:`shareable_linked_records`);
+- **research** (``HRESCH``, opt-in): analysts see only the patients who said yes
+  (:class:`senhealth.fhir.access.Restriction` ``consented``, the same rule in SQL), de-identified;
 - **insurance payment** (``HPAYMT``): :func:`decision` for the claim export.
 """
 
@@ -55,12 +55,9 @@ __all__ = [
     "Decision",
     "Purpose",
     "build_consent",
-    "consents_of",
     "decision",
     "decisions",
-    "may_share",
     "purpose_of",
-    "research_cohort",
     "shareable_linked_records",
 ]
 
@@ -248,16 +245,6 @@ def build_consent(
     return resource
 
 
-async def consents_of(conn: AsyncConnection[TupleRow], patient_id: str) -> list[dict[str, Any]]:
-    """The patient's current Consent resources (any status), newest first."""
-    cur = await conn.execute(
-        "SELECT content FROM fhir_resource WHERE pkey = %s AND res_type = 'Consent'"
-        " ORDER BY last_updated DESC, rid DESC",
-        (patient_id.removeprefix("Patient/"),),
-    )
-    return [dict(row[0]) for row in await cur.fetchall()]
-
-
 async def _by_patient(
     conn: AsyncConnection[TupleRow], patient_ids: Sequence[str]
 ) -> dict[str, list[dict[str, Any]]]:
@@ -271,38 +258,12 @@ async def _by_patient(
     return out
 
 
-async def may_share(
-    conn: AsyncConnection[TupleRow],
-    patient_ids: Sequence[str],
-    *,
-    purpose: str = "TREAT",
-    facility: str | None = None,
-) -> set[str]:
-    """Which of ``patient_ids`` allow their record to be shared for ``purpose`` with ``facility``."""
-    ids = [p.removeprefix("Patient/") for p in patient_ids]
-    if not ids:
-        return set()
-    found = await _by_patient(conn, ids)
-    return {p for p in ids if decision(found.get(p, ()), purpose, facility=facility) == "permit"}
-
-
-async def research_cohort(conn: AsyncConnection[TupleRow]) -> list[str]:
-    """The patients whose data may go into a research export: an active ``permit`` for ``HRESCH`` and
-    no active ``deny`` (research is opt-in), in id order."""
-    cur = await conn.execute(
-        "SELECT DISTINCT pkey FROM fhir_resource WHERE res_type = 'Consent'"
-        ' AND content @> \'{"status": "active", "provision": {"purpose": [{"code": "HRESCH"}]}}\''
-    )
-    candidates = [str(r[0]) for r in await cur.fetchall()]
-    allowed = await may_share(conn, candidates, purpose="HRESCH")
-    return sorted(allowed)
-
-
 async def shareable_linked_records(conn: AsyncConnection[TupleRow], patient_ids: Sequence[str]) -> set[str]:
     """Which records linked to one person (``Patient.link``, the patient index) the caller gets in
     ``Patient/$everything``: all of them for an unrestricted caller and for the patient themselves (they
-    are that person's own records); for facility staff, those whose patient allows sharing for
-    treatment with the caller's facility (:func:`may_share`); none for anyone else."""
+    are that person's own records); for facility staff, all of them when the person allows sharing
+    for treatment with the caller's facility (:func:`decision` over the Consents of all the person's
+    records), else none; none for anyone else."""
     ids = [p.removeprefix("Patient/") for p in patient_ids]
     restriction = access_policy().restriction(current_principal().get(), "operation")
     if restriction is None or restriction.patients:

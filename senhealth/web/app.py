@@ -34,10 +34,10 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from senhealth.core.config import Settings, get_settings
+from senhealth.security.login_rate import LoginLimit
 from senhealth.web.context import PageError, Redirect, WebState, render, session_of, t
 from senhealth.web.i18n import N_
 from senhealth.web.keys import load_keys
-from senhealth.web.ratelimit import LoginLimit
 from senhealth.web.security_headers import SecurityHeaders
 from senhealth.web.sessions import SessionLimits
 from senhealth.web.views import auth, break_glass, documents, portal, review, staff

@@ -25,6 +25,7 @@ from senhealth.core.config import Settings
 from senhealth.core.db import transaction
 from senhealth.security import accounts, break_glass
 from senhealth.security.directory import user_info
+from senhealth.security.login_rate import LoginLimit
 from senhealth.security.oauth.bearer import note_revoked
 from senhealth.security.oauth.config import OAuthConfig
 from senhealth.security.oauth.tokens import BREAK_GLASS_CLAIM, TokenService
@@ -34,7 +35,6 @@ from senhealth.web.fhir_client import FhirClient
 from senhealth.web.i18n import LANGUAGES, Translator, language_of, translator
 from senhealth.web.keys import WebKeys
 from senhealth.web.labels import role_label
-from senhealth.web.ratelimit import LoginLimit
 from senhealth.web.record import first_code, text_of
 from senhealth.web.sessions import Session, SessionLimits
 

@@ -7,16 +7,18 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import json
 import re
 import secrets
 import socket
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from html import unescape
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -334,3 +336,31 @@ def get(url: str, **kwargs: Any) -> httpx.Response:
 
 def new_browser() -> httpx.Client:
     return httpx.Client(timeout=TIMEOUT)
+
+
+@contextmanager
+def jwks_server(keys: Callable[[], list[dict[str, Any]]]) -> Iterator[tuple[str, list[int]]]:
+    """A JWKS endpoint on a loopback port serving ``{"keys": keys()}`` (read at each request): yields its
+    URL and a one-item list counting the fetches."""
+    fetches = [0]
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            fetches[0] += 1
+            body = json.dumps({"keys": keys()}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/jwks.json", fetches
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -4,19 +4,16 @@ of an external OpenID provider checked against its JWKS, served over real HTTP o
 from __future__ import annotations
 
 import asyncio
-import json
 import stat
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 from joserfc import jwt
 from joserfc.jwk import RSAKey
-from oauth_support import DOCTOR, LiveAuth, directory, free_port, get, live
+from oauth_support import DOCTOR, LiveAuth, directory, free_port, get, jwks_server, live
 
 from senhealth.security.oauth.bearer import BearerAuthenticator
 from senhealth.security.oauth.config import OAuthConfig
@@ -119,35 +116,19 @@ def test_signing_key_file_is_private_and_reused(tmp_path: Path) -> None:
 class _Jwks:
     def __init__(self) -> None:
         self.keys: list[RSAKey] = [RSAKey.generate_key(2048, auto_kid=True)]
-        self.fetches = 0
+        self.counter = [0]
+
+    @property
+    def fetches(self) -> int:
+        return self.counter[0]
 
 
 @pytest.fixture
 def provider() -> Iterator[tuple[str, _Jwks]]:
     state = _Jwks()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            state.fetches += 1
-            body = json.dumps({"keys": [k.as_dict(private=False) for k in state.keys]}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    port = free_port()
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{port}/jwks", state
-    finally:
-        server.shutdown()
-        server.server_close()
+    with jwks_server(lambda: [k.as_dict(private=False) for k in state.keys]) as (uri, counter):
+        state.counter = counter
+        yield uri, state
 
 
 ISS = "https://id.tinh.example.vn"

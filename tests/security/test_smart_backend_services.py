@@ -114,34 +114,10 @@ def test_unsupported_grant_type(live: LiveAuth) -> None:
 
 
 def test_client_registered_with_a_jwks_uri(live: LiveAuth, es384: ECKey) -> None:
-    import json
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-    from typing import Any
+    from oauth_support import jwks_server
 
-    from oauth_support import free_port
-
-    body = json.dumps({"keys": [es384.as_dict(private=False)]}).encode()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    port = free_port()
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
+    with jwks_server(lambda: [es384.as_dict(private=False)]) as (uri, _):
         client = backend_client(es384, client_id="svc-uri")
-        live.register(replace(client, jwks=None, jwks_uri=f"http://127.0.0.1:{port}/jwks.json"))
+        live.register(replace(client, jwks=None, jwks_uri=uri))
         r = client_credentials(live, assertion(es384, "svc-uri", live.token_url))
         assert r.status_code == 200, r.text
-    finally:
-        server.shutdown()
-        server.server_close()

@@ -16,17 +16,17 @@ from typing import Any
 import httpx
 import pytest
 from web_dataset import Seeded, seed
+from web_support import RunWeb
 
 from senhealth.app import build_app
 from senhealth.core.config import Settings
 from senhealth.core.migrate import migrate
 from senhealth.fhir import access
+from senhealth.security.login_rate import LoginLimit
 from senhealth.web import install_web
-from senhealth.web.ratelimit import LoginLimit
 from senhealth.web.sessions import SessionLimits
 
 Scenario = Callable[[httpx.AsyncClient, Seeded], Awaitable[Any]]
-RunWeb = Callable[..., Any]
 
 
 @pytest.fixture

@@ -10,9 +10,8 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import RunWeb
 from web_dataset import DISCHARGE_TEXT, PASSWORD, TINY_PDF, Seeded
-from web_support import csrf_of, sign_in
+from web_support import RunWeb, csrf_of, sign_in
 
 from senhealth.core.config import Settings
 from senhealth.core.db import transaction

@@ -9,13 +9,12 @@ import datetime as dt
 
 import httpx
 import pyotp
-from conftest import RunWeb
 from web_dataset import PASSWORD, Seeded, system_token
-from web_support import csrf_of, sign_in
+from web_support import RunWeb, csrf_of, sign_in
 
 from senhealth.core.config import Settings
 from senhealth.core.db import transaction
-from senhealth.web.ratelimit import LoginLimit
+from senhealth.security.login_rate import LoginLimit
 from senhealth.web.sessions import SessionLimits
 
 

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import Any
 
 import httpx
 import pyotp
+
+#: The ``run_web`` fixture's type (tests/web/conftest.py).
+RunWeb = Callable[..., Any]
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 

@@ -4,7 +4,7 @@ Two-factor is needed when :func:`senhealth.security.accounts.authenticate` says 
 it, accounts that enrolled, and everyone outside the facility networks (``Settings.facility_networks``).
 The password is checked first; the session then waits (``pending``, 5 minutes) for the code, holding the
 password encrypted because ``authenticate`` checks both together. Every submission counts against the
-client address's rate limit (:mod:`senhealth.web.ratelimit`); a locked username answers 429 too.
+client address's rate limit (:mod:`senhealth.security.login_rate`); a locked username answers 429 too.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from senhealth.security import accounts
-from senhealth.web import ratelimit, sessions, totp_enrolment
+from senhealth.security import login_rate as ratelimit
+from senhealth.web import sessions, totp_enrolment
 from senhealth.web.context import (
     PageError,
     Redirect,

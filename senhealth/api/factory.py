@@ -12,11 +12,11 @@ interactive docs at ``/docs``.
 from __future__ import annotations
 
 import gc
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
 from senhealth.api.authn import Authenticate, Authentication
 from senhealth.api.fhir import install_fhir_api
@@ -66,12 +66,14 @@ def create_app(
     max_body_bytes: int = DEFAULT_MAX_BODY,
     base_urls: tuple[str, ...] = (),
     authenticate: Authenticate | None = None,
+    extra_routers: Sequence[APIRouter] = (),
 ) -> FastAPI:
     """The Sen Health API application.
 
     ``max_body_bytes`` bounds request bodies (413 beyond); ``base_urls`` are the public base URLs of
     the FHIR endpoint (absolute references under them count as local); ``authenticate`` turns a
-    request's headers into its principal (:mod:`senhealth.api.authn`). When the settings require sign-in
+    request's headers into its principal (:mod:`senhealth.api.authn`); ``extra_routers`` are included before
+    the generic FHIR routes (``/fhir/{type}/{id}``), so that their fixed paths win. When the settings require sign-in
     (production) and no ``authenticate`` is given, every FHIR request is refused with 401: fail closed.
     """
     cfg = settings or get_settings()
@@ -107,6 +109,8 @@ def create_app(
     app.state.max_body_bytes = max_body_bytes
     app.state.capability_cache = {}
     install_error_handlers(app)
+    for router in extra_routers:
+        app.include_router(router)
     install_fhir_api(app)
     app.include_router(jobs_router)
     app.add_middleware(FastRead, store_of=app)

@@ -91,6 +91,17 @@ class Settings(BaseSettings):
         default_factory=dict,
         description='Local hours each role may work, e.g. {"data_analyst": "07:00-17:30"}; other roles: any time.',
     )
+    bulk_dir: Path | None = Field(
+        default=None,
+        description="Where Bulk Data exports write their NDJSON files (default: <data_dir>/bulk).",
+    )
+    bulk_import_hosts: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Host names $import may fetch input files from (https only, exact names); "
+            "other URLs are refused. Empty: only files posted in the request."
+        ),
+    )
 
     @model_validator(mode="after")
     def _production_needs_secrets(self) -> Settings:

@@ -26,6 +26,7 @@ from senhealth.api.fhir.interactions import check_id, check_type
 from senhealth.api.fhir.negotiation import check_content_type, parse_json, read_body
 from senhealth.api.fhir.openapi import OPERATION_BODY, IdParam, TypeParam, errors, query
 from senhealth.api.fhir.responses import FhirResponse
+from senhealth.fhir.access import current_principal
 from senhealth.fhir.operations.parameters import from_body, from_query
 from senhealth.fhir.operations.registry import Level, Operation, OperationCall, all_operations, find_operation
 from senhealth.fhir.store import Gone, NotFound
@@ -92,6 +93,9 @@ async def run_operation(
         body=body,
         query=query_params,
         method=request.method,
+        headers={k.lower(): v for k, v in request.headers.items()},
+        restriction=restriction,
+        principal=current_principal().get(),
     )
     result = await op.handler(call)
     await record_access(

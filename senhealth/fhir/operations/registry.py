@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 from senhealth.core.errors import SenHealthError
 
 if TYPE_CHECKING:
+    from senhealth.fhir.access import Principal, Restriction
     from senhealth.fhir.store import FhirStore
 
 __all__ = [
@@ -69,6 +70,11 @@ class OperationCall:
     body: dict[str, Any] | None = None  # the request body as posted (Parameters or a resource)
     query: Mapping[str, list[str]] = field(default_factory=dict)  # the query string, every parameter
     method: str = "POST"
+    headers: Mapping[str, str] = field(default_factory=dict)  # request headers, lower-case names
+    # the access policy's answer for this caller (None: unrestricted) and who is calling (None: anonymous
+    # or the open policy); operations that read patient data apply ``restriction`` themselves
+    restriction: Restriction | None = None
+    principal: Principal | None = None
 
     def first(self, name: str) -> Any:
         """The first value of parameter ``name``, or ``None``."""

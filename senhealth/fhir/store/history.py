@@ -9,8 +9,8 @@ descending, and the opaque cursor carries the last ``seq`` of a page; the next p
 ``seq < cursor``. No OFFSET, and pages stay stable while others write (new versions land before the
 first page). ``seq`` comes from a sequence taken at write time, not at commit, so a version written by a
 transaction that commits after a page was read can fall behind the cursor and be missed by a client
-paging through; a change feed that must see every version needs the horizon described in
-docs/storage.md (not built yet).
+paging through; a consumer that must see every version reads :mod:`.change_feed` (the horizon of
+docs/storage.md) instead.
 """
 
 from __future__ import annotations

@@ -50,7 +50,7 @@ __all__ = ["EntryInvalid", "Written", "load", "write_items"]
 
 _YIELD_EVERY = 1  # resources prepared between two turns of the event loop: the writer never waits long
 
-_SEQS = "SELECT nextval('fhir_seq') FROM generate_series(1, %s)"
+_SEQS = "SELECT fhir_next_seq() FROM generate_series(1, %s)"
 # The batch's keys as one JSON parameter ([[type, id, rid, pkey], ...]): binding four Python lists as
 # arrays costs ~4 µs a resource in psycopg's list dumper, the JSON a tenth of that.
 _LOCATORS = (

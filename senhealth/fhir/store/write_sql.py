@@ -65,7 +65,7 @@ def _delete_index() -> list[str]:
 
 _HISTORY = (
     "h AS (INSERT INTO fhir_history (pkey, rid, res_type, res_id, version, seq, last_updated, method, deleted, "
-    "content, content_raw) VALUES (%(pkey)s, %(rid)s, %(type)s, %(id)s, %(version)s, nextval('fhir_seq'), "
+    "content, content_raw) VALUES (%(pkey)s, %(rid)s, %(type)s, %(id)s, %(version)s, fhir_next_seq(), "
     "%(when)s, %(method)s, %(deleted)s, %(content)s::jsonb, %(raw)s) RETURNING seq)"
 )
 

@@ -55,13 +55,14 @@ def build_app(settings: Settings | None = None) -> FastAPI:
     application (staff pages under ``/app``, the citizen's portal under ``/portal``)."""
     from senhealth.api import create_app
     from senhealth.api.auth import install_auth
+    from senhealth.api.views import views_router
     from senhealth.security.directory import AccountDirectory
     from senhealth.security.oauth.bearer import authenticate_request
     from senhealth.web import install_web
 
     bootstrap()
     install_platform(settings)
-    app = create_app(settings, authenticate=authenticate_request)
+    app = create_app(settings, authenticate=authenticate_request, extra_routers=[views_router()])
     install_auth(app, AccountDirectory(), settings=settings)
     install_web(app, settings)
     return app

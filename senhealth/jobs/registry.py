@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 __all__ = ["TASK_MODULES", "import_task_modules"]
 
-TASK_MODULES: tuple[str, ...] = ("senhealth.mpi.tasks",)
+TASK_MODULES: tuple[str, ...] = ("senhealth.mpi.tasks", "senhealth.analytics.tasks")
 
 
 def import_task_modules(extra: Iterable[str] = ()) -> list[str]:

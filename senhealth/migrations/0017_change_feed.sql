@@ -6,7 +6,9 @@
 -- transaction-level advisory lock keyed by the next value fhir_seq can return (in a key range of its own: the top 16
 -- bits are 0x5E4E). A reader reads last_value, then the smallest such key held: nothing at or below
 -- min(last_value, smallest key - 1) can still appear. One lock per transaction (a transaction-local setting
--- remembers it), released at COMMIT or ROLLBACK by PostgreSQL itself.
+-- remembers it), released at COMMIT or ROLLBACK by PostgreSQL itself. Advisory locks are per database, not
+-- per schema: two stores in one database (the tests' schemas) hold each other's horizon back for as long as
+-- a write transaction runs. That only delays a reader; it never makes it skip a version.
 
 CREATE FUNCTION fhir_next_seq() RETURNS bigint
 LANGUAGE plpgsql VOLATILE AS $$
@@ -34,6 +36,7 @@ BEGIN
     SELECT min(((l.classid::bigint << 32) | l.objid::bigint) - 6795368887748657152) INTO held
     FROM pg_locks l
     WHERE l.locktype = 'advisory' AND l.objsubid = 1 AND l.granted
+      AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
       AND l.classid::bigint >= 1582170112 AND l.classid::bigint < 1582170112 + 65536;
     IF held IS NULL THEN
         RETURN last;

@@ -14,8 +14,9 @@ resource of the view's type that passes all ``where`` clauses is turned into row
 - ``forEachOrNull`` with no items gives one row with every column of the selection null.
 
 FHIRPath runs on the project's engine (:mod:`senhealth.fhir.fhirpath`, which provides
-``getResourceKey()`` and ``getReferenceKey([type])``); ``constant`` entries become ``%name``
-variables, typed by their ``value[x]`` suffix; ``%rowIndex`` is the 0-based index of the focus in the
+``getResourceKey()`` and ``getReferenceKey([type])``), compiled by :mod:`.view_fhirpath` (where
+``join()`` of an empty collection is ``''``, as the suite expects of a view's column); ``constant``
+entries become ``%name`` variables, typed by their ``value[x]`` suffix; ``%rowIndex`` is the 0-based index of the focus in the
 nearest ``forEach``/``forEachOrNull``/``repeat`` collection (0 at the resource level).
 
 Column values come back as JSON values (``str``, ``bool``, ``int``, ``decimal.Decimal`` for decimals,
@@ -35,6 +36,7 @@ from senhealth.fhir.fhirpath import FPDate, FPDateTime, FPTime, Quantity
 from senhealth.fhir.fhirpath.values import Node
 
 from .errors import ViewDefinitionError
+from .view_fhirpath import compile_view_expression
 
 SPEC_URL = "https://sql-on-fhir.org/ig/latest/StructureDefinition-ViewDefinition.html"
 
@@ -110,7 +112,7 @@ class _Checker:
             self.error(path, f"a FHIRPath expression must be a non-empty string, not {value!r}")
             return None
         try:
-            compiled = fhirpath.compile(value)
+            compiled = compile_view_expression(value)
         except fhirpath.FHIRPathError as e:
             self.error(path, f"invalid FHIRPath {value!r}: {e}")
             return None
@@ -411,6 +413,63 @@ class _Run:
             if not values[0]:
                 return False
         return True
+
+
+@dataclass(frozen=True)
+class ViewColumn:
+    """One output column of a view: its name, declared FHIR ``type`` (None: not given) and whether it
+    is a ``collection``. For ``unionAll`` branches the first branch that declares a type gives it."""
+
+    name: str
+    type: str | None
+    collection: bool
+    where: str = ""  # its place in the view: ``select[0].column[2].path``
+
+
+class CompiledView:
+    """A validated view, its expressions compiled: run it over resources, or one resource at a time.
+
+    :func:`compile_view` makes one; :func:`run_view` is ``compile_view(view).run(resources)``.
+    """
+
+    def __init__(self, plan: _Plan) -> None:
+        self._plan = plan
+        found: dict[str, ViewColumn] = {}
+        _collect_columns(plan.root, found)
+        self.columns: tuple[ViewColumn, ...] = tuple(found[n] for n in plan.root.names)
+
+    @property
+    def resource(self) -> str:
+        """The resource type the view runs on."""
+        return self._plan.resource
+
+    @property
+    def names(self) -> list[str]:
+        """The output column names, in order."""
+        return [c.name for c in self.columns]
+
+    def rows(self, resource: Mapping[str, Any]) -> list[Row]:
+        """The rows of one resource (none when it is of another type or a ``where`` excludes it)."""
+        return list(_rows(self._plan, (resource,)))
+
+    def run(self, resources: Iterable[Mapping[str, Any]]) -> Iterator[Row]:
+        """The rows of every resource, in order."""
+        return _rows(self._plan, resources)
+
+
+def _collect_columns(sel: _Selection, found: dict[str, ViewColumn]) -> None:
+    for c in sel.columns:
+        known = found.get(c.name)
+        if known is None or (known.type is None and c.type is not None):
+            found[c.name] = ViewColumn(c.name, c.type, c.collection, c.path)
+    for sub in (*sel.selects, *sel.union):
+        _collect_columns(sub, found)
+
+
+def compile_view(view: Any) -> CompiledView:
+    """Validate and compile a ViewDefinition; raises :class:`ViewDefinitionError` naming the first
+    problem's place in the view (``validate_view`` lists them all). Spec: :data:`SPEC_URL`."""
+    return CompiledView(_compile(view))
 
 
 def run_view(view: Mapping[str, Any], resources: Iterable[Mapping[str, Any]]) -> Iterator[Row]:

@@ -31,63 +31,27 @@ if the packaged file is stale.
 from __future__ import annotations
 
 import argparse
-import csv
-import gzip
-import json
 from pathlib import Path
 from typing import Any
+
+from senhealth.fhir.terminology.icd10_editions import derive_document, serialise
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SOURCE = ROOT.parent / "shared" / "data" / "icd10-vn" / "icd10-qd4469-2020.csv"
 DEFAULT_OUT = ROOT / "senhealth" / "fhir" / "terminology" / "data" / "icd10-vn-qd4469-2020.json.gz"
 
-MARKS = "†*"
+__all__ = ["derive", "serialise"]
 
 
 def derive(source: Path) -> dict[str, Any]:
-    """Read the source CSV and return the normalised document (see the module docstring)."""
-    chapters: dict[str, list[str]] = {}
-    blocks: dict[str, list[str]] = {}
-    codes: dict[str, list[str]] = {}
-    order: list[str] = []
-    with source.open(encoding="utf-8", newline="") as f:
-        for row in csv.DictReader(f):
-            chapters.setdefault(row["chapter"], [row["chapter_range"], row["chapter_vi"], row["chapter_en"]])
-            for level in ("group", "subgroup1", "subgroup2"):
-                if row[level]:
-                    blocks.setdefault(row[level], [row[f"{level}_vi"], row[f"{level}_en"]])
-            raw = row["code"].strip()
-            code = raw.rstrip(MARKS)
-            mark = raw[len(code) :]
-            if code in codes:
-                if mark and not codes[code][7]:
-                    codes[code][7] = mark
-                continue
-            codes[code] = [
-                row["chapter"],
-                row["group"],
-                row["subgroup1"],
-                row["subgroup2"],
-                row["category"].strip().rstrip(MARKS),
-                row["name_vi"].strip(),
-                row["name_en"].strip(),
-                mark,
-            ]
-            order.append(code)
-    return {
-        "edition": "QĐ 4469/QĐ-BYT (2020)",
-        "source": "Annex of Decision 4469/QĐ-BYT (28 Oct 2020), Ministry of Health of Viet Nam",
-        "fields": ["chapter", "group", "subgroup1", "subgroup2", "category", "name_vi", "name_en", "mark"],
-        "chapters": chapters,
-        "blocks": blocks,
-        "codes": [[code, *codes[code]] for code in order],
-    }
-
-
-def serialise(document: dict[str, Any]) -> bytes:
-    """Reproducible bytes: compact JSON with sorted keys, gzip level 9 with a zero timestamp."""
-    text = json.dumps(document, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    return gzip.compress(text.encode("utf-8"), compresslevel=9, mtime=0)
+    """Read the source CSV and return the normalised document (see the module docstring); the
+    normalisation itself is :func:`senhealth.fhir.terminology.icd10_editions.derive_document`, which
+    ``load_icd10_edition`` uses for later editions too."""
+    return derive_document(
+        source,
+        "QĐ 4469/QĐ-BYT (2020)",
+        "Annex of Decision 4469/QĐ-BYT (28 Oct 2020), Ministry of Health of Viet Nam",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

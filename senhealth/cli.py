@@ -25,6 +25,7 @@ from senhealth.cli_audit import audit_app
 from senhealth.cli_db import db_app
 from senhealth.cli_jobs import jobs_app, worker_command
 from senhealth.cli_mpi import mpi_app
+from senhealth.cli_terminology import terminology_app
 from senhealth.cli_views import views_app
 from senhealth.cli_server import load_command, serve_command
 from senhealth.cli_token import make_token_app
@@ -236,6 +237,7 @@ app.add_typer(users_app, name="users")
 app.add_typer(audit_app, name="audit")
 app.add_typer(mpi_app, name="mpi")
 app.add_typer(views_app, name="views")
+app.add_typer(terminology_app, name="terminology")
 
 
 async def _account(username: str) -> UserInfo | None:

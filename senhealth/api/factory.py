@@ -31,6 +31,7 @@ from senhealth.core.config import Settings, get_settings
 from senhealth.fhir.access import Principal
 from senhealth.fhir.operations import register_core_operations
 from senhealth.fhir.store import FhirStore
+from senhealth.fhir.terminology.operations import register_terminology_operations
 
 __all__ = ["create_app"]
 
@@ -78,6 +79,7 @@ def create_app(
     """
     cfg = settings or get_settings()
     register_core_operations()
+    register_terminology_operations()  # $lookup $expand $validate-code $subsumes $translate, memberOf()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

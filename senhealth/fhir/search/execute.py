@@ -66,6 +66,7 @@ from senhealth.fhir.search.sql import (
     build_visible,
     reference_params,
 )
+from senhealth.fhir.search.terminology import resolve_terminology
 from senhealth.fhir.store import content_from_text
 
 __all__ = [
@@ -209,6 +210,7 @@ async def _search(
 ) -> SearchResult:
     ids = ParamIds.of(param_ids)
     now = now or datetime.now(UTC)
+    request = await resolve_terminology(conn, request, param_ids)  # :below :above :in :not-in
     result = SearchResult([], warnings=list(request.warnings))
     if compartment is not None:
         if compartment[0] != "Patient":

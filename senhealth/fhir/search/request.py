@@ -90,16 +90,18 @@ MODIFIERS: dict[str, frozenset[str]] = {
     "number": frozenset({"missing"}),
     "date": frozenset({"missing"}),
     "string": frozenset({"missing", "exact", "contains"}),
-    "token": frozenset({"missing", "not", "text", "of-type"}),
+    "token": frozenset({"missing", "not", "text", "of-type", "above", "below", "in", "not-in"}),
     "reference": frozenset({"missing", "identifier"}),
     "composite": frozenset({"missing"}),
     "quantity": frozenset({"missing"}),
     "uri": frozenset({"missing", "above", "below"}),
     "special": frozenset(),
 }
-#: Modifiers the spec defines that need terminology (or are otherwise not built yet).
+#: Modifiers that need the terminology service: resolved to code sets before the SQL is built
+#: (:mod:`senhealth.fhir.search.terminology`).
+TERMINOLOGY_MODIFIERS = frozenset({"above", "below", "in", "not-in"})
+#: Modifiers the spec defines that are not built yet.
 LATER_MODIFIERS: dict[str, frozenset[str]] = {
-    "token": frozenset({"above", "below", "in", "not-in"}),
     "reference": frozenset({"above", "below"}),
 }
 SORTABLE = frozenset({"string", "date", "token", "number", "quantity", "uri", "reference"})
@@ -352,7 +354,7 @@ class _Parser:
                     raise SearchError(f"{info.code} does not reference {mod}", expr)
             elif mod in LATER_MODIFIERS.get(ptype, frozenset()):
                 raise SearchError(
-                    f":{mod} on {ptype} parameters is not supported yet (it needs terminology)",
+                    f":{mod} on {ptype} parameters is not supported yet",
                     expr,
                     code="not-supported",
                 )

@@ -39,6 +39,7 @@ from psycopg.types.json import Jsonb
 from senhealth.fhir.access import Restriction
 from senhealth.fhir.model.search_parameters import search_params_for
 from senhealth.fhir.search.cursor import Position
+from senhealth.fhir.search.query.errors import SearchError
 from senhealth.fhir.search.query.predicates import (
     FALSE,
     TRUE,
@@ -50,8 +51,8 @@ from senhealth.fhir.search.query.predicates import (
     table_cols,
     value_predicate,
 )
-from senhealth.fhir.search.query.values import DateQuery, ReferenceQuery, TokenQuery
-from senhealth.fhir.search.request import Condition, SearchRequest, SortKey, param_info
+from senhealth.fhir.search.query.values import CodeSetQuery, DateQuery, ReferenceQuery, TokenQuery
+from senhealth.fhir.search.request import TERMINOLOGY_MODIFIERS, Condition, SearchRequest, SortKey, param_info
 from senhealth.fhir.store.read import content_sql
 
 __all__ = [
@@ -103,6 +104,8 @@ _SORT_COLUMNS: dict[str, tuple[str, str, str]] = {
     "reference": ("text", "coalesce(s.target_type || '/' || s.target_id, s.url)", ""),
 }
 _RESOURCE_COLUMNS = sql.SQL("r.pkey, r.rid, r.res_type, r.res_id")
+#: modifiers that match resources with no matching index row (``:not``; ``:not-in``, a value set)
+_NEGATED = frozenset({"not", "not-in"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -381,17 +384,25 @@ class SqlBuilder:
         a = self.alias("i")
         pid = self.param_filter(a, cond.types, cond.param)
         if pid is None:  # not indexed here: nothing has a value
-            return TRUE if cond.missing is True or cond.modifier == "not" else FALSE
+            return TRUE if cond.missing is True or cond.modifier in _NEGATED else FALSE
         head = sql.SQL(
             "SELECT 1 FROM {t} {a} WHERE {a}.pkey = {r}.pkey AND {a}.rid = {r}.rid AND {pid}"
         ).format(t=sql.Identifier(table), a=sql.Identifier(a), r=sql.Identifier(r), pid=pid)
         if cond.missing is not None:
             return _exists(head, negate=cond.missing, probe=probe)
         test = self._chain(cond, a) if cond.chain is not None else self._values(cond, a)
-        return _exists(sql.SQL("{} AND {}").format(head, test), negate=cond.modifier == "not", probe=probe)
+        return _exists(sql.SQL("{} AND {}").format(head, test), negate=cond.modifier in _NEGATED, probe=probe)
 
     def _values(self, cond: Condition, a: str) -> sql.Composable:
         """The OR of a condition's values on the index row ``a``."""
+        unresolved = cond.type == "token" and cond.modifier in TERMINOLOGY_MODIFIERS
+        if unresolved and not all(isinstance(v, CodeSetQuery) for v in cond.values):
+            raise SearchError(
+                f"{cond.param}:{cond.modifier} was not resolved by the terminology service: run the search"
+                " through senhealth.fhir.search.execute",
+                f"{cond.param}:{cond.modifier}",
+                code="not-supported",
+            )
         col = table_cols(a)
         return or_(
             [
@@ -408,7 +419,7 @@ class SqlBuilder:
             cond.has is not None
             or cond.chain is not None
             or cond.missing is not None
-            or cond.modifier == "not"
+            or cond.modifier in _NEGATED
             or cond.type not in INDEX_TABLES
             or cond.param in ("_id", "_lastUpdated")
         ):

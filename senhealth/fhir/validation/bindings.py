@@ -12,10 +12,14 @@ https://hl7.org/fhir/R4/terminologies.html#binding
   CodeableConcept or Coding whose codes are all outside it is a **warning** (text-only is fine).
 - ``preferred``: the same as an **information** issue. ``example``: nothing.
 
-Only the value sets :func:`senhealth.fhir.model.valuesets.value_set_codes` can expand are judged
-(those drawn from FHIR and HL7 code systems, or listing their codes), and only when the expansion is
-complete: a value set that filters SNOMED CT, LOINC or BCP-47, or draws on a code system that is not
-shipped, cannot say a code is outside it (the derive script marks those incomplete).
+Only the value sets that can be expanded are judged, and only when the expansion is complete: first
+those :func:`senhealth.fhir.model.valuesets.value_set_codes` holds (R4's bound value sets, drawn from FHIR
+and HL7 code systems), then those the terminology service packages
+(:func:`senhealth.fhir.terminology.registry.membership`: Sen Health's own value sets over ICD-10, the
+provinces and communes, the ethnic groups, LOINC, and any other R4 value set). A value set that filters
+SNOMED CT, LOINC beyond Sen Health's fragment or BCP-47, or draws on a code system that is not shipped,
+cannot say a code is outside it (marked incomplete). Value sets stored in the FHIR store are not
+consulted here (validation is synchronous and runs inside the write).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import Any
 
 from senhealth.fhir.model import Binding
 from senhealth.fhir.model.valuesets import ValueSetCodes, value_set_codes
+from senhealth.fhir.terminology.registry import membership
 from senhealth.fhir.validation.context import Ctx, ItemCheck
 from senhealth.fhir.validation.outcome import CODE_INVALID, ERROR, INFORMATION, WARNING
 
@@ -108,6 +113,19 @@ def _concept_check(vs: ValueSetCodes, severity: str, required: bool) -> ItemChec
     return check
 
 
+def _packaged(url: str) -> ValueSetCodes | None:
+    """A value set the terminology service packages, in the shape the checks read."""
+    found = membership(url)
+    if found is None:
+        return None
+    return ValueSetCodes(
+        url=found.url,
+        by_system=dict(found.by_system),
+        all_codes=frozenset(c for codes in found.by_system.values() for c in codes),
+        complete=found.complete,
+    )
+
+
 def binding_check(binding: Binding | None, type_name: str) -> ItemCheck | None:
     """The check of a value of ``type_name`` bound by ``binding``; None when nothing can be judged."""
     if binding is None:
@@ -115,7 +133,7 @@ def binding_check(binding: Binding | None, type_name: str) -> ItemCheck | None:
     severity = _SEVERITY.get(binding.strength)
     if severity is None:
         return None
-    vs = value_set_codes(binding.value_set)
+    vs = value_set_codes(binding.value_set) or _packaged(binding.value_set)
     if vs is None:
         return None
     if type_name in _CODE_TYPES:

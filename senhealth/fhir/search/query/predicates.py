@@ -39,7 +39,9 @@ from typing import Any
 
 from psycopg import sql
 
+from senhealth.fhir.search.query.errors import SearchError
 from senhealth.fhir.search.query.values import (
+    CodeSetQuery,
     CompositeQuery,
     DateQuery,
     NearQuery,
@@ -50,6 +52,7 @@ from senhealth.fhir.search.query.values import (
     TokenQuery,
     UriQuery,
     ValueQuery,
+    ValueSetQuery,
 )
 from senhealth.fhir.store.index_rows import MAX_TEXT, cut
 from senhealth.fhir.ucum import UCUM_SYSTEM, canonical
@@ -60,6 +63,7 @@ __all__ = [
     "Col",
     "Params",
     "and_",
+    "code_set_predicate",
     "composite_cols",
     "like_escape",
     "or_",
@@ -264,6 +268,21 @@ def quantity_predicate(q: QuantityQuery, col: Col, p: Params) -> sql.Composable:
 # --- the other types -------------------------------------------------------------------------------
 
 
+def code_set_predicate(q: CodeSetQuery, col: Col, p: Params) -> sql.Composable:
+    """One of a set of (system, code): per system, ``system = s AND code = ANY(codes)`` (the
+    ``(param_id, code, system)`` index); an empty set matches nothing."""
+    by_system: dict[str, list[str]] = {}
+    for system, code in q.codes:
+        by_system.setdefault(system, []).append(cut(code) or "")
+    parts = [
+        sql.SQL("({} = ANY({}) AND {} = {})").format(
+            col("code"), p.add(sorted(set(codes)), "text[]"), col("system"), p.text(system)
+        )
+        for system, codes in sorted(by_system.items())
+    ]
+    return or_(parts)
+
+
 def token_predicate(q: TokenQuery, col: Col, p: Params) -> sql.Composable:
     if q.text is not None:
         return sql.SQL("{} LIKE {}").format(col("text"), p.add(like_escape(q.text) + "%"))
@@ -362,6 +381,13 @@ def value_predicate(
     """The predicate for one value of a parameter of ``param_type`` (see the module docstring)."""
     if isinstance(q, TokenQuery) and param_type == "token":
         return token_predicate(q, col, p)
+    if isinstance(q, CodeSetQuery):
+        return code_set_predicate(q, col, p)
+    if isinstance(q, ValueSetQuery):
+        raise SearchError(
+            f"the value set {q.url} was not expanded: run the search through senhealth.fhir.search.execute",
+            code="not-supported",
+        )
     if isinstance(q, StringQuery):
         return string_predicate(q, modifier, col, p)
     if isinstance(q, DateQuery):

@@ -30,6 +30,7 @@ __all__ = [
     "DEFAULT_NEAR_KM",
     "MAX_EXPONENT",
     "PREFIXES",
+    "CodeSetQuery",
     "CompositeQuery",
     "DateQuery",
     "NearQuery",
@@ -40,6 +41,7 @@ __all__ = [
     "TokenQuery",
     "UriQuery",
     "ValueQuery",
+    "ValueSetQuery",
     "parse_value",
     "split_escaped",
     "unescape",
@@ -72,6 +74,21 @@ class TokenQuery:
     type_system: str | None = None  # :of-type  type-system|type-code|value
     type_code: str | None = None
     text: str | None = None  # :text, normalised
+
+
+@dataclass(frozen=True, slots=True)
+class ValueSetQuery:
+    """``:in`` / ``:not-in``: a value set's canonical URL (or ``ValueSet/[id]``), expanded before the SQL
+    is built (:mod:`senhealth.fhir.search.terminology`)."""
+
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class CodeSetQuery:
+    """A set of ``(system, code)``: what ``:below`` / ``:above`` / ``:in`` / ``:not-in`` resolve to."""
+
+    codes: tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +167,8 @@ ValueQuery: TypeAlias = (
     | UriQuery
     | CompositeQuery
     | NearQuery
+    | ValueSetQuery
+    | CodeSetQuery
 )
 
 _ESCAPED = re.compile(r"\\([,$|\\])")
@@ -253,7 +272,12 @@ def _quantity(raw: str, expr: str) -> QuantityQuery:
     return QuantityQuery(num.prefix, num.value, num.low, num.high, system, code)
 
 
-def _token(raw: str, modifier: str | None, expr: str) -> TokenQuery:
+def _token(raw: str, modifier: str | None, expr: str) -> TokenQuery | ValueSetQuery:
+    if modifier in ("in", "not-in"):
+        url = unescape(raw).strip()
+        if not url:
+            raise SearchError(f":{modifier} takes the URL of a value set", expr)
+        return ValueSetQuery(url)
     if modifier == "text":
         text = normalize(unescape(raw))
         if not text:
@@ -265,12 +289,20 @@ def _token(raw: str, modifier: str | None, expr: str) -> TokenQuery:
             raise SearchError(f"{raw!r}: :of-type takes type-system|type-code|value", expr)
         return TokenQuery(unescape(parts[2]), type_system=unescape(parts[0]), type_code=unescape(parts[1]))
     if len(parts) == 1:
+        if modifier in ("below", "above"):
+            raise SearchError(
+                f"{raw!r}: :{modifier} takes system|code (the code system's hierarchy is used)", expr
+            )
         return TokenQuery(unescape(parts[0]))
     if len(parts) != 2:
         raise SearchError(f"{raw!r}: a token is [system]|[code] (escape a '|' in a code as '\\|')", expr)
     system, code = unescape(parts[0]), unescape(parts[1])
     if not system and not code:
         raise SearchError(f"{raw!r}: give a system, a code or both", expr)
+    if modifier in ("below", "above") and not (system and code):
+        raise SearchError(
+            f"{raw!r}: :{modifier} takes system|code (the code system's hierarchy is used)", expr
+        )
     return TokenQuery(code or None, system or None, True)
 
 
@@ -340,7 +372,9 @@ def parse_value(
         return _quantity(raw, expr)
     if param_type == "reference":
         if modifier == "identifier":
-            return _token(raw, None, expr)
+            token = _token(raw, None, expr)
+            assert isinstance(token, TokenQuery)
+            return token
         return _reference(raw, modifier, targets, base_urls, expr)
     if param_type == "uri":
         return UriQuery(unescape(raw))

@@ -38,6 +38,7 @@ def install_platform(settings: Settings | None = None) -> None:
     """Install the access policy and the audit sink into the FHIR core (this process)."""
     from senhealth.core.config import get_settings
     from senhealth.fhir import access
+    from senhealth.fhir.subscriptions import install as install_subscriptions
     from senhealth.mpi.operations import register_mpi_operations
     from senhealth.security.audit import PostgresAuditSink
     from senhealth.security.consent import shareable_linked_records
@@ -47,6 +48,8 @@ def install_platform(settings: Settings | None = None) -> None:
     # Patient/$everything over the records linked to one person: other facilities' records only where the
     # patient's consent allows sharing for treatment (docs/consent.md).
     register_mpi_operations(may_share=shareable_linked_records)
+    # topic-based subscriptions: the write hook recording events, $status / $events / $get-ws-binding-token
+    install_subscriptions()
 
 
 def build_app(settings: Settings | None = None) -> FastAPI:
@@ -55,6 +58,7 @@ def build_app(settings: Settings | None = None) -> FastAPI:
     application (staff pages under ``/app``, the citizen's portal under ``/portal``)."""
     from senhealth.api import create_app
     from senhealth.api.auth import install_auth
+    from senhealth.api.subscriptions import subscriptions_router
     from senhealth.api.views import views_router
     from senhealth.security.directory import AccountDirectory
     from senhealth.security.oauth.bearer import authenticate_request
@@ -62,7 +66,9 @@ def build_app(settings: Settings | None = None) -> FastAPI:
 
     bootstrap()
     install_platform(settings)
-    app = create_app(settings, authenticate=authenticate_request, extra_routers=[views_router()])
+    app = create_app(
+        settings, authenticate=authenticate_request, extra_routers=[views_router(), subscriptions_router()]
+    )
     install_auth(app, AccountDirectory(), settings=settings)
     install_web(app, settings)
     return app

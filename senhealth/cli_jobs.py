@@ -75,7 +75,10 @@ def worker_command(
 ) -> None:
     """Run background jobs until Ctrl-C / SIGTERM (then finish the running ones and stop)."""
     from senhealth.core.db import display_url
+    from senhealth.fhir.subscriptions import install as install_subscriptions
     from senhealth.jobs.worker import run_worker
+
+    install_subscriptions()  # writes made by jobs notify subscribers too
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 

@@ -14,7 +14,11 @@ from collections.abc import Iterable
 
 __all__ = ["TASK_MODULES", "import_task_modules"]
 
-TASK_MODULES: tuple[str, ...] = ("senhealth.mpi.tasks", "senhealth.analytics.tasks")
+TASK_MODULES: tuple[str, ...] = (
+    "senhealth.mpi.tasks",
+    "senhealth.analytics.tasks",
+    "senhealth.fhir.subscriptions.delivery",
+)
 
 
 def import_task_modules(extra: Iterable[str] = ()) -> list[str]:

@@ -33,6 +33,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
 
 from senhealth.core import db
+from senhealth.fhir.store import hooks
 from senhealth.fhir.store import read as read_ops
 from senhealth.fhir.store.errors import Conflict, InvalidResource, StoreError, VersionConflict
 from senhealth.fhir.store.history import history as history_query
@@ -175,7 +176,7 @@ class FhirStore:
 
     async def take_rids(self, conn: AsyncConnection[TupleRow], n: int = 1) -> list[int]:
         """``n`` new resource keys (``fhir_rid_seq``), fetched in blocks."""
-        if len(self._rids) < n:
+        while len(self._rids) < n:  # concurrent callers may take keys while this one awaits the fetch
             want = max(_RID_BLOCK, n - len(self._rids))
             cur = await conn.execute("SELECT nextval('fhir_rid_seq') FROM generate_series(1, %s)", (want,))
             self._rids.extend(int(r[0]) for r in await cur.fetchall())
@@ -212,7 +213,10 @@ class StoreTx:
             raise VersionConflict(
                 f"{res_type}/{res_id} is at version {current.version}, not {if_match}", current.version
             )
-        return await write_delete(self.conn, res_type, res_id, current, now())
+        stored = await write_delete(self.conn, res_type, res_id, current, now())
+        if hooks.wants(res_type):
+            await hooks.after_write(self, "delete", stored, current.text)
+        return stored
 
     async def lock_existing(self, keys: Iterable[tuple[str, str]]) -> None:
         """Lock the locator rows of the resources ``keys`` that exist, in one order (type, id).
@@ -229,6 +233,8 @@ class StoreTx:
         (:func:`senhealth.fhir.store.load.write_items`); results in order."""
         from senhealth.fhir.store.load import write_items
 
+        if any(hooks.wants(str(r.get("resourceType"))) for r, _, _ in entries):
+            return await hooks.after_bulk_write(self, entries, write_items)
         return await write_items(self.store, self.conn, entries)
 
     async def history(
@@ -251,14 +257,18 @@ class StoreTx:
         (rid,) = await store.take_rids(self.conn)
         if res_id is None:  # a fresh UUIDv7: the locator row is inserted with the version
             p = prepare(resource, rtype, new_id(), 1, now(), store.base_urls)
-            return await insert_version(self.conn, p, rid, params, method="POST", current=None)
-        # A chosen id may be taken: claim it first, so a clash leaves the transaction usable.
-        cur = await self.conn.execute(_CLAIM, (rtype, res_id, rid))
-        if await cur.fetchone() is None:
-            raise Conflict(f"{rtype}/{res_id} already exists")
-        p = prepare(resource, rtype, res_id, 1, now(), store.base_urls)
-        placeholder = Current(rid, "", 0, True)
-        return await insert_version(self.conn, p, rid, params, method="POST", current=placeholder)
+            stored = await insert_version(self.conn, p, rid, params, method="POST", current=None)
+        else:
+            # A chosen id may be taken: claim it first, so a clash leaves the transaction usable.
+            cur = await self.conn.execute(_CLAIM, (rtype, res_id, rid))
+            if await cur.fetchone() is None:
+                raise Conflict(f"{rtype}/{res_id} already exists")
+            p = prepare(resource, rtype, res_id, 1, now(), store.base_urls)
+            placeholder = Current(rid, "", 0, True)
+            stored = await insert_version(self.conn, p, rid, params, method="POST", current=placeholder)
+        if hooks.wants(rtype):
+            await hooks.after_write(self, "create", stored, None)
+        return stored
 
     async def _update(
         self, resource: dict[str, Any], rtype: str, if_match: int | None, method: str
@@ -304,4 +314,6 @@ class StoreTx:
         when = current.next_time(now())
         p = prepare(resource, rtype, res_id, current.version + 1, when, self.store.base_urls)
         stored = await insert_version(self.conn, p, current.rid, params, method=method, current=current)
+        if hooks.wants(rtype):
+            await hooks.after_write(self, "update" if current.live else "create", stored, current.text)
         return stored, not current.live

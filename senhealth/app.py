@@ -35,7 +35,9 @@ def bootstrap() -> None:
 
 
 def install_platform(settings: Settings | None = None) -> None:
-    """Install the access policy and the audit sink into the FHIR core (this process)."""
+    """Install the access policy, the audit sink, the write hooks and the platform's operations into the
+    FHIR core (this process): the server and the worker both call it."""
+    from senhealth.analytics.bulk import register_bulk_operations
     from senhealth.core.config import get_settings
     from senhealth.fhir import access
     from senhealth.fhir.subscriptions import install as install_subscriptions
@@ -50,6 +52,8 @@ def install_platform(settings: Settings | None = None) -> None:
     register_mpi_operations(may_share=shareable_linked_records)
     # topic-based subscriptions: the write hook recording events, $status / $events / $get-ws-binding-token
     install_subscriptions()
+    # Bulk Data: $export (system, Patient, Group) and $import, run by the worker (docs/bulk.md)
+    register_bulk_operations(settings)
 
 
 def build_app(settings: Settings | None = None) -> FastAPI:
@@ -58,6 +62,7 @@ def build_app(settings: Settings | None = None) -> FastAPI:
     application (staff pages under ``/app``, the citizen's portal under ``/portal``)."""
     from senhealth.api import create_app
     from senhealth.api.auth import install_auth
+    from senhealth.api.bulk import bulk_router
     from senhealth.api.subscriptions import subscriptions_router
     from senhealth.api.views import views_router
     from senhealth.security.directory import AccountDirectory
@@ -66,9 +71,8 @@ def build_app(settings: Settings | None = None) -> FastAPI:
 
     bootstrap()
     install_platform(settings)
-    app = create_app(
-        settings, authenticate=authenticate_request, extra_routers=[views_router(), subscriptions_router()]
-    )
+    routers = [views_router(), subscriptions_router(), bulk_router()]
+    app = create_app(settings, authenticate=authenticate_request, extra_routers=routers)
     install_auth(app, AccountDirectory(), settings=settings)
     install_web(app, settings)
     return app

@@ -22,14 +22,15 @@ import typer
 from rich.console import Console
 
 from senhealth.cli_audit import audit_app
+from senhealth.cli_bulk import bulk_app
 from senhealth.cli_db import db_app
 from senhealth.cli_jobs import jobs_app, worker_command
 from senhealth.cli_mpi import mpi_app
-from senhealth.cli_terminology import terminology_app
-from senhealth.cli_views import views_app
 from senhealth.cli_server import load_command, serve_command
+from senhealth.cli_terminology import terminology_app
 from senhealth.cli_token import make_token_app
 from senhealth.cli_users import users_app
+from senhealth.cli_views import views_app
 from senhealth.core.errors import operation_outcome
 from senhealth.core.json import dumps
 from senhealth.core.progress import progress_bar
@@ -238,6 +239,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(mpi_app, name="mpi")
 app.add_typer(views_app, name="views")
 app.add_typer(terminology_app, name="terminology")
+app.add_typer(bulk_app, name="bulk")
 
 
 async def _account(username: str) -> UserInfo | None:

@@ -74,11 +74,13 @@ def worker_command(
     once: Annotated[bool, typer.Option(help="Stop when the queues are empty instead of waiting.")] = False,
 ) -> None:
     """Run background jobs until Ctrl-C / SIGTERM (then finish the running ones and stop)."""
+    from senhealth.app import install_platform
     from senhealth.core.db import display_url
-    from senhealth.fhir.subscriptions import install as install_subscriptions
     from senhealth.jobs.worker import run_worker
 
-    install_subscriptions()  # writes made by jobs notify subscribers too
+    # the access policy and audit sink (exports run here are audited), the write hooks (writes made by
+    # jobs notify subscribers), the platform's operations
+    install_platform()
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 

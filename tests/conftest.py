@@ -57,7 +57,8 @@ def _drop_abandoned(admin: psycopg.Connection[TupleRow]) -> None:
     """Drop test databases nobody is connected to: left by killed runs (live runs hold a connection)."""
     rows = admin.execute("SELECT datname FROM pg_database WHERE datname LIKE %s", (PREFIX + "%",))
     for (name,) in rows.fetchall():
-        with contextlib.suppress(psycopg.errors.ObjectInUse):
+        # another session may drop its own database between the listing and this DROP
+        with contextlib.suppress(psycopg.errors.ObjectInUse, psycopg.errors.InvalidCatalogName):
             admin.execute(sql.SQL("DROP DATABASE {}").format(sql.Identifier(name)))
 
 

@@ -17,6 +17,7 @@ __all__ = ["TASK_MODULES", "import_task_modules"]
 TASK_MODULES: tuple[str, ...] = (
     "senhealth.mpi.tasks",
     "senhealth.analytics.tasks",
+    "senhealth.analytics.bulk",
     "senhealth.fhir.subscriptions.delivery",
 )
 

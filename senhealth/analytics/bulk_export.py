@@ -17,9 +17,10 @@ content where the type, ``_since`` (``last_updated >``), the patient filter (``c
 patients: the compartment membership stored with every resource; a Patient-level export without
 ``patient`` takes every resource in some patient's compartment), the restriction (the search engine's
 own SQL, :meth:`~senhealth.fhir.search.sql.SqlBuilder.restricted`) and the ``_typeFilter`` queries
-(the search engine's conditions, OR-ed) hold. Content goes out as stored, unless ``_elements`` (top-level
-elements, tagged ``SUBSETTED``) or a de-identified restriction (:func:`senhealth.fhir.deidentify.deidentify`)
-asks to change it.
+(the search engine's conditions, OR-ed; ``:below`` / ``:above`` / ``:in`` / ``:not-in`` first resolved to
+code sets by the terminology service, as a search does, at the kick-off too) hold. Content goes out as
+stored, unless ``_elements`` (top-level elements, tagged ``SUBSETTED``) or a de-identified restriction
+(:func:`senhealth.fhir.deidentify.deidentify`) asks to change it.
 
 ``transactionTime``: writes stamp ``meta.lastUpdated`` before they commit, and commit out of order, so
 "everything up to the snapshot's time" could miss a write still in flight that an export with
@@ -34,7 +35,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -77,8 +78,10 @@ from senhealth.fhir.deidentify import deidentify, identifying_params
 from senhealth.fhir.json import dumps_text
 from senhealth.fhir.operations.registry import OperationCall, OperationError, OperationResult
 from senhealth.fhir.search.execute import subset, visible_pkeys
-from senhealth.fhir.search.request import parse_search, resource_types
+from senhealth.fhir.search.query.errors import SearchError
+from senhealth.fhir.search.request import SearchRequest, parse_search, resource_types
 from senhealth.fhir.search.sql import ParamIds, SqlBuilder
+from senhealth.fhir.search.terminology import resolve_terminology
 from senhealth.fhir.store import FhirStore, Gone, NotFound, content_from_text
 
 __all__ = [
@@ -258,6 +261,9 @@ async def kick_off_export(
                 )
     if request.patients:
         await _check_patients(call.store, request.patients, restriction)
+    if request.type_filters:  # an unknown code system or value set is the kick-off's 400, not a failed job
+        async with call.store.pool.connection() as conn:
+            await type_filters(conn, request, await call.store.param_ids(), call.store.base_urls)
     requester = requester_key(principal)
     if await active_jobs(requester, "export") >= MAX_ACTIVE:
         raise Busy(f"You already have {MAX_ACTIVE} exports waiting or running: wait for one to finish", 30)
@@ -349,13 +355,38 @@ async def _patients(conn: AsyncConnection[TupleRow], request: ExportRequest) -> 
     return members
 
 
+async def type_filters(
+    conn: AsyncConnection[TupleRow],
+    request: ExportRequest,
+    param_ids: Mapping[tuple[str, str], int],
+    base_urls: tuple[str, ...],
+) -> dict[str, list[SearchRequest]]:
+    """The ``_typeFilter`` queries as search requests, their terminology modifiers (``:below``, ``:above``,
+    ``:in``, ``:not-in``) resolved to code sets as a search does (:mod:`senhealth.fhir.search.terminology`).
+    Raises :class:`OperationError` (400 naming ``_typeFilter``) for an unknown code system or value set."""
+    out: dict[str, list[SearchRequest]] = {}
+    for rtype, queries in request.type_filters.items():
+        for q in queries:
+            try:
+                parsed = parse_search(
+                    rtype, parse_qsl(q, keep_blank_values=True), strict=True, base_urls=base_urls
+                )
+                resolved = await resolve_terminology(conn, parsed, param_ids)
+            except SearchError as e:
+                raise OperationError(
+                    400, f"_typeFilter {rtype}?{q}: {e.message}", expression="_typeFilter"
+                ) from None
+            out.setdefault(rtype, []).append(resolved)
+    return out
+
+
 def _statement(
     rtype: str,
     request: ExportRequest,
     patients: list[str] | None,
     restriction: Restriction | None,
     ids: ParamIds,
-    base_urls: tuple[str, ...],
+    filters: Mapping[str, list[SearchRequest]],
 ) -> tuple[sql.Composed, dict[str, Any]]:
     b = SqlBuilder(ids)
     parts: list[sql.Composable] = [sql.SQL("r.res_type = {}").format(b.p.add(rtype))]
@@ -368,15 +399,9 @@ def _statement(
         parts.append(sql.SQL("r.pkey <> ''"))
     if restriction is not None:
         parts.append(b.restricted("r", restriction))
-    queries = request.type_filters.get(rtype)
+    queries = filters.get(rtype)
     if queries:
-        alternatives = [
-            b.filters(
-                parse_search(rtype, parse_qsl(q, keep_blank_values=True), strict=True, base_urls=base_urls),
-                "r",
-            )
-            for q in queries
-        ]
+        alternatives = [b.filters(q, "r") for q in queries]
         parts.append(sql.SQL("({})").format(sql.SQL(" OR ").join(alternatives)))
     query = sql.SQL(
         "SELECT coalesce(r.content_raw, r.content::text), r.pkey FROM fhir_resource r WHERE {}"
@@ -406,7 +431,8 @@ async def export_to_directory(
     :class:`~senhealth.fhir.operations.registry.OperationError` for a Group that is gone.
     """
     started = time.perf_counter()
-    ids = ParamIds.of(await store.param_ids())
+    param_ids = await store.param_ids()
+    ids = ParamIds.of(param_ids)
     last_progress = last_stop = time.monotonic()
     async with store.pool.connection() as conn, conn.transaction():
         await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
@@ -415,8 +441,9 @@ async def export_to_directory(
         patients = await _patients(conn, request)
         if patients == []:
             types = []  # a Group without members: nothing to export
+        filters = await type_filters(conn, request, param_ids, store.base_urls)
         for rtype in types:
-            query, values = _statement(rtype, request, patients, restriction, ids, store.base_urls)
+            query, values = _statement(rtype, request, patients, restriction, ids, filters)
             elements = request.elements_for(rtype) if request.elements else []
             deidentified = restriction is not None and restriction.deidentified
             with PartWriter(directory, rtype, file_resources) as writer:
@@ -522,7 +549,7 @@ async def run_export_job(job: JobContext, bulk_job: str) -> None:
     except ExportCancelled:
         remove_job_files(directory)
         return
-    except OperationError as e:  # the Group is gone: 400 (a 404 would read as "no such job")
+    except OperationError as e:  # the Group or a value set is gone: 400 (a 404 would read as "no such job")
         remove_job_files(directory)
         await fail_job(bulk_job, e.outcome(), 400 if e.status == 404 else e.status)
         return

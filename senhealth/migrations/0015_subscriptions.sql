@@ -36,6 +36,9 @@ CREATE TABLE subscription_state (
     next_attempt_at     timestamptz,
     last_error          text,
     last_sent_at        timestamptz,
+    -- channel.header values as the owner gave them; the stored Subscription shows '***' instead, so that
+    -- whoever may read Subscriptions (or export them) never sees a receiver's credentials
+    secret_headers      jsonb NOT NULL DEFAULT '[]',
     created_at          timestamptz NOT NULL DEFAULT now(),
     updated_at          timestamptz NOT NULL DEFAULT now()
 );

@@ -34,7 +34,19 @@ system client                 what its scopes grant                      every p
 ============================  =========================================  ==========================================
 
 Resources outside every patient's compartment (Organization, Practitioner, Location, ...) are visible to
-every signed-in role. Without a principal (sign-in not required: development) nothing is restricted.
+every signed-in role, with these exceptions for shared definitions and channels:
+
+- terminology (CodeSystem, ValueSet, ConceptMap, NamingSystem): every signed-in role may also call their
+  operations (``$lookup``, ``$expand``, ``$validate-code``, ``$subsumes``, ``$translate``: they read no
+  patient data; https://hl7.org/fhir/R4/terminology-service.html);
+- stored SQL-on-FHIR views (``ViewDefinition``): among the care roles only a facility administrator writes
+  them (and a system client with the scope): a stored view is shared by every user and materialised into the
+  province's analytics tables by the system (docs/analytics.md); everybody reads and runs them;
+- ``Subscription``: only the roles that may subscribe (care roles, system clients) see subscriptions at all;
+  a Subscription carries its receiver's credentials (``channel.header``) and the events of its creator's
+  patients (docs/subscriptions.md).
+
+Without a principal (sign-in not required: development) nothing is restricted.
 A token's SMART scopes, when present, must also grant the interaction
 (:func:`senhealth.security.oauth.scopes.permits`).
 
@@ -54,7 +66,7 @@ from senhealth.core.config import Settings
 from senhealth.fhir.access import Action, Principal, Restriction
 from senhealth.security.oauth.scopes import permits
 
-__all__ = ["CARE_ROLES", "READ_ONLY", "RolePolicy", "parse_window"]
+__all__ = ["CARE_ROLES", "READ_ONLY", "TERMINOLOGY_TYPES", "RolePolicy", "parse_window"]
 
 #: Roles that treat patients at a facility.
 CARE_ROLES: Final = frozenset({"doctor", "nurse", "commune_health_worker", "facility_admin"})
@@ -63,6 +75,13 @@ _PATIENT_ACTIONS: Final[frozenset[Action]] = frozenset({"read", "search", "histo
 _OFFICER_ACTIONS: Final[frozenset[Action]] = frozenset({"read", "search", "history"})
 #: What a patient may write in their own compartment: their consents (docs/consent.md).
 _PATIENT_WRITABLE: Final = frozenset({"Consent"})
+#: Resource types whose operations every signed-in role may call (they read no patient data).
+TERMINOLOGY_TYPES: Final = frozenset({"CodeSystem", "ValueSet", "ConceptMap", "NamingSystem"})
+#: Shared definitions that, among the care roles, only a facility administrator writes.
+_ADMIN_WRITTEN: Final = frozenset({"ViewDefinition"})
+_WRITES: Final[frozenset[Action]] = frozenset({"create", "update", "delete"})
+#: Types only the roles that may create them see (a Subscription holds its receiver's credentials).
+_SUBSCRIBERS_ONLY: Final = frozenset({"Subscription"})
 
 
 def parse_window(spec: str) -> tuple[time, time]:
@@ -103,6 +122,12 @@ class RolePolicy:
             return False
         roles = principal.roles
         if roles & CARE_ROLES:
+            if res_type in _ADMIN_WRITTEN and action in _WRITES:
+                return "facility_admin" in roles
+            return True
+        if res_type in _SUBSCRIBERS_ONLY:
+            return False
+        if action == "operation" and res_type in TERMINOLOGY_TYPES:
             return True
         if principal.kind == "patient" or "patient" in roles:
             if res_type in _PATIENT_WRITABLE and action in ("create", "update"):

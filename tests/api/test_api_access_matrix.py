@@ -5,8 +5,9 @@ unknown one), the rules in :mod:`senhealth.security.policy`. Data-driven: the ex
 case is computed from one rule ("which patients may this principal see"), not listed by hand, and every
 case is checked against it (a district's doctor sees the patients of its commune station through the
 referral network, except one who refused that sharing in a Consent): reads (the fast path and the routed one), vread, instance history, type
-history, searches (with ``_include`` and ``_revinclude``), compartment searches, ``$everything``, and
-writes. A denied read must be indistinguishable from a read of an id that does not exist.
+history, searches (with ``_include`` and ``_revinclude``), compartment searches, ``$everything``,
+``ViewDefinition/$run`` (the rows of a view over Observations), a terminology operation (``$lookup``: every
+principal, it reads no patient data), and writes. A denied read must be indistinguishable from a read of an id that does not exist.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import httpx
 import pytest
 
 from senhealth.api import create_app
+from senhealth.api.views import views_router
 from senhealth.core.config import Settings
 from senhealth.fhir import access
 from senhealth.fhir.access import Principal
@@ -27,6 +29,22 @@ from senhealth.security.consent import build_consent
 from senhealth.security.policy import RolePolicy
 
 JSON = {"Content-Type": "application/fhir+json"}
+#: ``ViewDefinition/$run`` of an inline view: one row per Observation the caller may see.
+RUN_OBSERVATIONS = {
+    "resourceType": "Parameters",
+    "parameter": [
+        {
+            "name": "viewResource",
+            "resource": {
+                "resourceType": "ViewDefinition",
+                "status": "active",
+                "resource": "Observation",
+                "select": [{"column": [{"name": "id", "path": "getResourceKey()", "type": "id"}]}],
+            },
+        },
+        {"name": "_format", "valueCode": "json"},
+    ],
+}
 
 
 def principals(patient_a: str) -> dict[str, Principal]:
@@ -164,7 +182,9 @@ def _run(api_url: str, scenario: Any) -> Any:
         return tokens.get(value.removeprefix("Bearer ")) if value else None
 
     async def main() -> Any:
-        app = create_app(Settings(database_url=api_url), authenticate=authenticate)
+        app = create_app(
+            Settings(database_url=api_url), authenticate=authenticate, extra_routers=[views_router()]
+        )
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
@@ -262,6 +282,19 @@ def test_access_matrix(api_url: str, policy: None) -> None:
                 expect(f"compartment {p}", r.status_code == 200, sees(who, p, world))
                 r = await c.get(f"/fhir/Patient/{pid}/$everything", headers=h)
                 expect(f"$everything {p}", r.status_code == 200, sees(who, p, world) and who != "analyst")
+            r = await c.post("/fhir/ViewDefinition/$run", json=RUN_OBSERVATIONS, headers={**h, **JSON})
+            assert r.status_code == 200, (who, r.text)
+            rows = {row["id"] for row in r.json()}
+            want_rows = {
+                world.ids[n] for n in world.ids if world.types[n] == "Observation" and sees(who, n, world)
+            }
+            expect("$run", rows == want_rows, True)
+            r = await c.get(
+                "/fhir/CodeSystem/$lookup",
+                params={"system": "https://senhealth.vn/fhir/CodeSystem/icd10-vn", "code": "A90"},
+                headers=h,
+            )
+            expect("terminology $lookup", r.status_code == 200, True)
         for who in people:  # writes last, so that the reads above saw only the world as built
             h = {"Authorization": f"Bearer {who}"}
             for p in ("A", "C"):

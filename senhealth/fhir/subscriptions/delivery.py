@@ -17,8 +17,10 @@ Tasks (registered when this module is imported; the worker imports it through
   crash between the answer and the mark sends it again. On failure the job records it, waits
   ``backoff_base_s * 2**(failures-1)`` (at most ``backoff_max_s``) and queues itself for then; after
   ``error_after`` failures in a row (or any failed handshake) the status becomes ``error`` (written into
-  the Subscription), and the first success makes it ``active`` again. Events wait however long the
-  receiver is away, up to ``max_age_s``: older ones are dropped (and counted as skipped numbers).
+  the Subscription), and the first success makes it ``active`` again. Each delivered notification is
+  recorded by the audit sink in the transaction that marks its events delivered (:mod:`.audit`).
+  Events wait however long the receiver is away, up to ``max_age_s``: older ones are dropped (and
+  counted as skipped numbers).
 - ``subscriptions.heartbeat`` (``subscription_id``): sends a ``heartbeat`` when nothing was sent for a
   period, then queues itself for the next one (queueing lock ``subscription-heartbeat:<id>``).
 - ``subscriptions.sweep`` (every minute): drops events and binding tokens past their age, turns
@@ -34,15 +36,18 @@ import logging
 import weakref
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Any, Final
 
 from senhealth.core import db
 from senhealth.core.queue import AlreadyQueued, JobContext, enqueue, schedule, task
 from senhealth.fhir.store import FhirStore, Gone, InvalidResource, NotFound
+from senhealth.fhir.subscriptions.audit import record_notification
 from senhealth.fhir.subscriptions.config import get_config
 from senhealth.fhir.subscriptions.events import DELIVER_TASK, HEARTBEAT_TASK, deliver_key
 from senhealth.fhir.subscriptions.payload import build_notification
 from senhealth.fhir.subscriptions.rest_hook import RestHook
+from senhealth.fhir.subscriptions.secret_headers import hidden_headers
 from senhealth.fhir.subscriptions.state import (
     EventRow,
     State,
@@ -136,10 +141,17 @@ async def _spec(store: FhirStore, subscription_id: str) -> SubscriptionSpec | No
             await bump_registry(conn)
         return None
     try:
-        return read_subscription(stored.content or {})
+        spec = read_subscription(stored.content or {})
     except InvalidResource as e:  # changed rules since it was accepted: stop it, and say why
         await set_status(store, subscription_id, "off", f"the subscription is no longer valid: {e.message}")
         return None
+    if not spec.headers:
+        return spec
+    state = await _state(
+        store, subscription_id
+    )  # the stored resource shows masked values (secret_headers.py)
+    held = state.secret_headers if state is not None else []
+    return replace(spec, headers=hidden_headers(spec.headers, held))
 
 
 # --- deliver -----------------------------------------------------------------------------------------
@@ -223,7 +235,7 @@ async def _deliver(store: FhirStore, subscription_id: str) -> str:
             if error is not None:
                 await _failed(store, state, error, events)
                 return "failed"
-            await _delivered(store, state, events)
+            await _delivered(store, state, events, spec)
             sent += len(events)
     if sent >= cfg.drain_limit:
         await _requeue(subscription_id, 0)
@@ -262,9 +274,20 @@ async def _advance(store: FhirStore, subscription_id: str, number: int) -> None:
     )
 
 
-async def _delivered(store: FhirStore, state: State, events: Sequence[EventRow]) -> None:
+async def _delivered(
+    store: FhirStore, state: State, events: Sequence[EventRow], spec: SubscriptionSpec
+) -> None:
     first, last = events[0].number, events[-1].number
     async with db.transaction(store.pool) as conn:
+        await record_notification(
+            conn,
+            state.subscription_id,
+            state.owner,
+            events,
+            channel="rest-hook",
+            content=spec.content,
+            endpoint=spec.endpoint,
+        )
         await conn.execute(
             "UPDATE subscription_event SET delivered_at = now(), attempts = attempts + 1 "
             "WHERE subscription_id = %s AND event_number BETWEEN %s AND %s",

@@ -39,7 +39,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Final
 
 from psycopg import AsyncConnection
@@ -51,6 +51,7 @@ from senhealth.fhir.access import Restriction, access_policy, current_principal
 from senhealth.fhir.search.execute import visible_pkeys
 from senhealth.fhir.store.hooks import Write
 from senhealth.fhir.subscriptions.filter_criteria import Filter, matches
+from senhealth.fhir.subscriptions.secret_headers import hidden_headers, hide_headers
 from senhealth.fhir.subscriptions.state import (
     bump_registry,
     jsonb,
@@ -166,6 +167,10 @@ async def _subscription_written(conn: AsyncConnection[TupleRow], w: Write) -> No
             "Chỉ người tạo được sửa / only the subscription's creator may change it",
             expression="Subscription",
         )
+    headers = hidden_headers(spec.headers, existing.secret_headers if existing is not None else [])
+    spec = replace(spec, headers=headers)
+    if headers:
+        await hide_headers(conn, w, headers)
     key = hashlib.sha256(json.dumps(spec.channel_key()).encode()).hexdigest()  # headers may hold secrets
     if spec.status == "off":
         status = "off"
@@ -185,13 +190,14 @@ async def _subscription_written(conn: AsyncConnection[TupleRow], w: Write) -> No
     )
     await conn.execute(
         """INSERT INTO subscription_state (subscription_id, topic, channel, channel_key, status, filters, owner,
-               restriction, heartbeat_s, end_at, handshake_ok)
+               restriction, heartbeat_s, end_at, handshake_ok, secret_headers)
            VALUES (%(id)s, %(topic)s, %(channel)s, %(key)s, %(status)s, %(filters)s, %(owner)s, %(restriction)s,
-               %(heartbeat)s, %(end)s::timestamptz, %(ok)s)
+               %(heartbeat)s, %(end)s::timestamptz, %(ok)s, %(secrets)s)
            ON CONFLICT (subscription_id) DO UPDATE SET topic = excluded.topic, channel = excluded.channel,
                channel_key = excluded.channel_key, status = excluded.status, filters = excluded.filters,
                owner = excluded.owner, restriction = excluded.restriction, heartbeat_s = excluded.heartbeat_s,
                end_at = excluded.end_at, handshake_ok = excluded.handshake_ok,
+               secret_headers = excluded.secret_headers,
                failures = CASE WHEN excluded.status = 'requested' THEN 0 ELSE subscription_state.failures END,
                next_attempt_at = CASE WHEN excluded.status = 'requested' THEN NULL
                    ELSE subscription_state.next_attempt_at END,
@@ -208,6 +214,7 @@ async def _subscription_written(conn: AsyncConnection[TupleRow], w: Write) -> No
             "heartbeat": spec.heartbeat_s,
             "end": spec.end,
             "ok": handshake_ok,
+            "secrets": jsonb([list(h) for h in headers]),
         },
     )
     await bump_registry(conn)

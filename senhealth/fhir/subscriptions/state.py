@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, Final
 
@@ -45,7 +45,8 @@ server_write: ContextVar[bool] = ContextVar("senhealth_subscription_server_write
 
 _STATE_COLUMNS: Final = (
     "subscription_id, topic, channel, channel_key, status, filters, owner, restriction, heartbeat_s, end_at, "
-    "events_since_start, delivered_through, handshake_ok, failures, next_attempt_at, last_error, last_sent_at"
+    "events_since_start, delivered_through, handshake_ok, failures, next_attempt_at, last_error, last_sent_at, "
+    "secret_headers"
 )
 _EVENT_COLUMNS: Final = (
     "event_number, topic, focus_type, focus_id, focus_version, interaction, pkey, created_at"
@@ -73,6 +74,7 @@ class State:
     next_attempt_at: datetime | None
     last_error: str | None
     last_sent_at: datetime | None
+    secret_headers: list[list[str]] = field(default_factory=list)  # [name, value] as the owner gave them
 
 
 @dataclass(frozen=True, slots=True)

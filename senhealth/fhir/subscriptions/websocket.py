@@ -18,7 +18,8 @@ A (re)bound socket starts after the subscription's current event number: it gets
 on. Events sent while no socket was bound are not pushed again; the client fetches them with
 ``Subscription/[id]/$events?eventsSinceNumber=...`` (its last number + 1), as the IG suggests for
 detecting and recovering missed notifications. Websocket events are never marked delivered (there is no
-acknowledgement in this channel).
+acknowledgement in this channel); each event notification sent is recorded by the audit sink
+(:mod:`.audit`).
 """
 
 from __future__ import annotations
@@ -38,9 +39,11 @@ import psycopg
 from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
 
+from senhealth.core.db import transaction
 from senhealth.core.errors import operation_outcome
 from senhealth.fhir.json import dumps_text
 from senhealth.fhir.store import FhirStore
+from senhealth.fhir.subscriptions.audit import record_notification
 from senhealth.fhir.subscriptions.config import get_config
 from senhealth.fhir.subscriptions.events import CHANNEL
 from senhealth.fhir.subscriptions.payload import build_notification
@@ -167,6 +170,15 @@ class Session:
                 await self._send(dumps_text(bundle))
                 binding.last_number = events[-1].number
                 binding.last_sent = time.monotonic()
+                async with transaction(store.pool) as conn:
+                    await record_notification(
+                        conn,
+                        subscription_id,
+                        state.owner,
+                        events,
+                        channel="websocket",
+                        content=binding.spec.content,
+                    )
 
     async def _heartbeat(self, subscription_id: str) -> None:
         async with self._lock:

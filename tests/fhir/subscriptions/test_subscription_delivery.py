@@ -74,6 +74,33 @@ def test_handshake_then_events_in_the_ig_shape(sub_url: str) -> None:
     run(sub_url, body)
 
 
+def test_channel_headers_are_kept_out_of_the_stored_subscription(sub_url: str) -> None:
+    """Whoever may read Subscriptions sees 'Authorization: ***'; the receiver still gets the real value, and
+    an update that sends the mask back keeps it."""
+
+    async def body(store: FhirStore, receiver: Receiver) -> None:
+        sub = await store.create(
+            subscription(
+                "encounter-finished", endpoint=receiver.url, headers=("Authorization: Bearer s3cret",)
+            )
+        )
+        stored = await store.read("Subscription", sub.res_id)
+        assert stored.content is not None and stored.content["channel"]["header"] == ["Authorization: ***"]
+        history = await store.history("Subscription", sub.res_id)
+        assert all("s3cret" not in str(e.content) for e in history.entries)
+        assert await deliver(store, sub.res_id) == "sent 0"  # the handshake
+        assert receiver.received[-1].headers["authorization"] == "Bearer s3cret"
+        # the owner edits the read-back resource (mask included): the held value stays
+        await store.update({**stored.content, "reason": "theo dõi ra viện / discharge follow-up"})
+        await store.create(encounter("finished", "AMB"))
+        assert await deliver(store, sub.res_id) == "sent 1"
+        assert receiver.received[-1].headers["authorization"] == "Bearer s3cret"
+        again = await store.read("Subscription", sub.res_id)
+        assert again.content is not None and again.content["channel"]["header"] == ["Authorization: ***"]
+
+    run(sub_url, body)
+
+
 def test_receiver_away_then_back_gets_every_event_in_order(sub_url: str) -> None:
     async def body(store: FhirStore, receiver: Receiver) -> None:
         sub = await store.create(subscription("patient-admitted", endpoint=receiver.url, max_count=3))

@@ -12,6 +12,8 @@ Synthetic data only: every person, facility and record these commands produce or
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
@@ -97,7 +99,39 @@ def demo(
             err.print(f"Đã nạp / loaded: {counts['created'] + counts['updated']} tài nguyên / resources")
         _show_accounts(url, host, port)
         if serve:
-            serve_command(host=host, port=port)
+            with _background_worker(url):
+                serve_command(host=host, port=port)
+
+
+@contextmanager
+def _background_worker(url: str) -> Iterator[None]:
+    """``senhealth worker`` beside the demo server: Bulk Data exports, subscription deliveries and view
+    refreshes are background jobs, and a demo without a worker would leave them waiting. Its log goes to
+    ``<data_dir>/demo-worker.log``."""
+    import os
+    import subprocess
+    import sys
+
+    from senhealth.core.config import get_settings
+
+    log_path = get_settings().data_dir / "demo-worker.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log:
+        worker = subprocess.Popen(
+            [sys.executable, "-c", "from senhealth.cli import app; app()", "worker"],
+            env={**os.environ, "SENHEALTH_DATABASE_URL": url},
+            stdout=log,
+            stderr=log,
+        )
+        err.print(f"Việc nền / background jobs: senhealth worker (log: {log_path})")
+        try:
+            yield
+        finally:
+            worker.terminate()
+            try:
+                worker.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
 
 
 def _show_accounts(url: str, host: str, port: int) -> None:

@@ -45,6 +45,7 @@ from starlette.routing import Route
 from senhealth.core import db
 from senhealth.core.config import Settings
 from senhealth.core.migrate import migrate
+from senhealth.mpi.operations import unregister_mpi_operations
 
 T = TypeVar("T")
 JSON: Final = {"Content-Type": "application/fhir+json"}
@@ -362,6 +363,7 @@ def province(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
     finally:
         access.install(policy=access.OPEN, sink=access.NO_AUDIT)
         subscriptions.uninstall()
+        unregister_mpi_operations()  # the linked $everything install_platform put in place of the core's
         configure(**saved_config)
         for op in list(all_operations()):
             if op.name not in operations_before:

@@ -35,6 +35,9 @@ EVERYTHING = A_ONLY | B_ONLY
 
 @pytest.fixture(autouse=True)
 def restore() -> Iterator[None]:
+    # before too: a platform test earlier in this worker process may have installed the linked $everything
+    unregister_mpi_operations()
+    access.install(policy=access.OPEN, sink=access.NO_AUDIT)
     yield
     unregister_mpi_operations()
     access.install(policy=access.OPEN, sink=access.NO_AUDIT)

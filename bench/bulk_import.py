@@ -151,7 +151,7 @@ def _raw_json(url: str, resources: list[dict[str, Any]]) -> Row:
 
 def _raw_rows(url: str, data: bytes, n: int) -> Row:
     """Every row the import writes, rendered by the import's own code, COPYed into bare tables."""
-    from senhealth.fhir.store.bulk_import import _render, _Task
+    from senhealth.fhir.store.bulk_import import _param_blob, _render, _Task
 
     async def params() -> dict[tuple[str, str], int]:
         pool = create_pool(url, min_size=1, max_size=2)
@@ -161,7 +161,7 @@ def _raw_rows(url: str, data: bytes, n: int) -> Row:
         finally:
             await pool.close()
 
-    ids = asyncio.run(params())
+    blob = _param_blob(asyncio.run(params()))
     lines = [(i + 1, line) for i, line in enumerate(data.splitlines())]
     when = now()
     resources: list[str] = []
@@ -170,7 +170,7 @@ def _raw_rows(url: str, data: bytes, n: int) -> Row:
     for start in range(0, len(lines), 1000):
         part = lines[start : start + 1000]
         done = _render(
-            _Task("raw", part, [(start + k + 1, start + k + 1) for k in range(len(part))], when, ids, ())
+            _Task("raw", part, [(start + k + 1, start + k + 1) for k in range(len(part))], when, blob, ())
         )
         resources.append(done.resources.decode())
         locators.append("".join(f"{k[0]}\t{k[1]}\t{k[2]}\t{k[3]}\t1\tf\n" for k in done.keys))

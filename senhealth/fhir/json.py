@@ -10,8 +10,9 @@ changes the text of some numbers: ``1.50`` would come back as ``1.5``, ``1e2`` a
 the raw bytes hold such a number, the body is parsed again with ``json.loads(parse_float=Decimal)``:
 every non-integer number is then a plain :class:`~decimal.Decimal` (the validator and the search
 extractor test ``type(v) is Decimal``, so no subclass), which keeps the number's digits and exponent,
-and integers are exact Python ints (beyond 64 bits, a ``Decimal``). The check is one regular expression over the bytes; it is conservative (a string that
-merely looks like such a number also triggers the slower, still exact, path).
+and integers are exact Python ints (beyond 64 bits, a ``Decimal``). The check is one regular expression over the
+bytes (run backwards, from where numbers end); it is conservative (a string that merely looks like such a
+number also triggers the slower, still exact, path).
 
 :func:`dumps` writes Decimals with their exact text (``orjson.Fragment(str(d))``), so
 ``dumps(parse(b'{"v":1.50}')) == b'{"v":1.50}'``. A number in exponent notation keeps its digits and
@@ -39,6 +40,7 @@ __all__ = [
     "NestedTooDeeply",
     "dumps",
     "dumps_checked",
+    "dumps_checked_bytes",
     "dumps_text",
     "needs_exact",
     "parse",
@@ -62,9 +64,35 @@ _RISKY = re.compile(
 )
 
 
+# The same test, read backwards: :data:`_RISKY` over the reversed bytes (each alternative reversed). A
+# forward search starts at every ':' and ',' of the body, digits of times in strings included (most of
+# them), and costs more than orjson's whole parse; backwards, a match starts where a number ends, at a
+# ',', '}' or ']' followed by a digit or a space, which literal scans find at memchr speed (3 µs instead
+# of 11 for a 1 kB resource). Both give the same answer for every input (checked on random bodies).
+_RISKY_REVERSED = re.compile(
+    rb"[,}\]]\s*(?:"
+    rb"(?:0+[1-9]\d*|00+)\.\d+"
+    rb"|\d*0000\.\d+"
+    rb"|\d+[+-]?[eE](?:\d+\.)?\d+"
+    rb"|(?=[\d.]{17})(?:\d+\.)?\d+"
+    rb")-?\s*[:\[,]"
+)
+_NUMBER_ENDS = tuple(re.compile(re.escape(end) + rb"[\d\s]") for end in (b",", b"}", b"]"))
+
+
 def needs_exact(raw: bytes) -> bool:
-    """Whether ``raw`` holds a number that a float would change (see the module docstring)."""
-    return _RISKY.search(raw) is not None
+    """Whether ``raw`` holds a number that a float would change (see the module docstring): whether
+    :data:`_RISKY` matches, found backwards."""
+    backwards = raw[::-1]
+    risky = _RISKY_REVERSED.match
+    for end in _NUMBER_ENDS:
+        found = end.search(backwards)
+        while found is not None:
+            at = found.start()
+            if risky(backwards, at) is not None:
+                return True
+            found = end.search(backwards, at + 1)
+    return False
 
 
 def _parse_int(text: str) -> int | Decimal:
@@ -113,6 +141,7 @@ def dumps_text(resource: Any) -> str:
 ENVELOPE_HEADROOM: Final = 16
 #: orjson writes at most 255 levels of nesting; a stored resource may use what the headroom leaves.
 MAX_DEPTH: Final = 255 - ENVELOPE_HEADROOM
+assert ENVELOPE_HEADROOM == 16  # dumps_checked_bytes writes the 16 levels out
 
 
 class NestedTooDeeply(ValueError):
@@ -127,6 +156,12 @@ def dumps_checked(resource: Any) -> tuple[str, bool]:
     :data:`ENVELOPE_HEADROOM` list levels (sliced off again), so orjson's own depth limit checks the
     depth at C speed, with room left for the Bundles it will be answered in.
     """
+    data, exponent = dumps_checked_bytes(resource)
+    return data.decode(), exponent
+
+
+def dumps_checked_bytes(resource: Any) -> tuple[bytes, bool]:
+    """:func:`dumps_checked` as UTF-8 bytes (what orjson writes: no decoding, for a COPY stream)."""
     exponent = False
 
     def default(value: Any) -> Any:
@@ -138,15 +173,14 @@ def dumps_checked(resource: Any) -> tuple[str, bool]:
             return orjson.Fragment(text)
         raise TypeError(f"cannot serialise {type(value).__name__} as JSON")
 
-    wrapped: Any = resource
-    for _ in range(ENVELOPE_HEADROOM):
-        wrapped = [wrapped]
+    # ENVELOPE_HEADROOM (16) levels, written out: one expression instead of a loop
+    wrapped = [[[[[[[[[[[[[[[[resource]]]]]]]]]]]]]]]]
     try:
-        text = orjson.dumps(wrapped, default=default).decode()
+        data = orjson.dumps(wrapped, default=default)
     except orjson.JSONEncodeError as e:
         if "ecursion" in str(e):
             raise NestedTooDeeply(
                 f"the resource is nested too deeply: at most {MAX_DEPTH} levels of JSON objects and arrays"
             ) from None
         raise
-    return text[ENVELOPE_HEADROOM:-ENVELOPE_HEADROOM], exponent
+    return data[ENVELOPE_HEADROOM:-ENVELOPE_HEADROOM], exponent

@@ -21,11 +21,11 @@ from typing import Any, Literal, TypeAlias
 
 from senhealth.fhir.model import get_model
 from senhealth.fhir.model.search_parameters import SearchParam, all_search_params, search_params_for
-from senhealth.fhir.search.compiler import Chain, Compiler
+from senhealth.fhir.search.compiler import COMPONENT_ERRATA, Chain, Compiler
 from senhealth.fhir.search.context import DEFAULT_TZ, ExtractContext, TypeResolver
 from senhealth.fhir.search.fallback import engine_entries
 from senhealth.fhir.search.index import PARAM_TYPES, SearchIndex
-from senhealth.fhir.search.pathexpr import Unsupported, parse
+from senhealth.fhir.search.pathexpr import Child, Exists, First, Index, Path, Union, Unsupported, parse
 
 __all__ = [
     "CompileReport",
@@ -78,7 +78,9 @@ class Extractor:
         self.engine: set[str] = set()
         self.skipped: dict[str, str] = {}  # code -> reason
         self._by_key: dict[str, list[tuple[str, Chain]]] = {}
-        self._always: list[tuple[str, Chain]] = []
+        # (code, chain, gate): a gate lists, per component of a composite over the whole resource, the
+        # top-level keys it reads; the chain cannot produce anything unless each has one present
+        self._always: list[tuple[str, Chain, tuple[frozenset[str], ...] | None]] = []
         self._slot: dict[str, int] = {}
         for p in chosen:
             if not p.expression:
@@ -93,7 +95,8 @@ class Extractor:
             self._slot[p.code] = PARAM_TYPES.index(p.type)
             for key, chain in entries:
                 if key is None:
-                    self._always.append((p.code, chain))
+                    gate = _gate(compiler, p) if p.code in self.fast else None
+                    self._always.append((p.code, chain, gate))
                 else:
                     self._by_key.setdefault(key, []).append((p.code, chain))
 
@@ -133,7 +136,9 @@ class Extractor:
                 if buf is None:
                     buf = found[code] = []
                 chain(value, ctx, buf)
-        for code, chain in self._always:
+        for code, chain, gate in self._always:
+            if gate is not None and not _open(gate, resource):
+                continue  # a component has nothing to read: the composite has no value
             buf = found.get(code)
             if buf is None:
                 buf = found[code] = []
@@ -153,8 +158,62 @@ class Extractor:
         slot = self._slot
         for code, buf in found.items():
             if buf:
-                groups[slot[code]][code] = list(dict.fromkeys(buf)) if len(buf) > 1 else buf
+                n = len(buf)
+                if n == 2:  # the common case: one comparison instead of two hashes
+                    first = buf[0]
+                    if first is buf[1] or first == buf[1]:
+                        buf = [first]
+                elif n > 2:
+                    buf = list(dict.fromkeys(buf))
+                groups[slot[code]][code] = buf
         return index
+
+
+def _open(gate: tuple[frozenset[str], ...], resource: dict[str, Any]) -> bool:
+    """Whether each component of the gate has a key in the resource."""
+    for keys in gate:
+        for key in keys:
+            if key in resource:
+                break
+        else:
+            return False
+    return True
+
+
+def _gate(compiler: Compiler, param: SearchParam) -> tuple[frozenset[str], ...] | None:
+    """For a composite evaluated on the whole resource: per component, the top-level keys its
+    expression reads (the keys of its own fast-path entries); None when a component reads the resource
+    as a whole (an entry without a key) or cannot be compiled (then the composite always runs)."""
+    if param.type != "composite" or param.expression is None:
+        return None
+    node = parse(param.expression)
+    for term in node.terms if isinstance(node, Union) else (node,):
+        # each term must be the resource itself ("Observation": the entry without a key, whose
+        # components read the resource's own keys) or a path from one of its keys (an entry with a key)
+        if not isinstance(term, Path) or any(isinstance(s, Index | First | Exists) for s in term.steps):
+            return None
+        steps = term.steps
+        if steps and isinstance(steps[0], Child) and steps[0].name[:1].isupper():
+            if steps[0].name != compiler.resource_type:
+                return None
+            steps = steps[1:]
+        if steps and not isinstance(steps[0], Child):
+            return None
+    by_url = {p.url: p for p in all_search_params()}
+    gate: list[frozenset[str]] = []
+    for url, expression in COMPONENT_ERRATA.get(param.url, param.components):
+        component = by_url.get(url)
+        if component is None:
+            return None
+        try:
+            entries = compiler.entries(parse(expression), compiler.sinks_for(component))
+        except Unsupported:
+            return None
+        keys = [key for key, _ in entries]
+        if not keys or None in keys:
+            return None
+        gate.append(frozenset(k for k in keys if k is not None))
+    return tuple(gate) if gate else None
 
 
 @cache

@@ -40,7 +40,7 @@ import inspect
 import multiprocessing
 import os
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -51,14 +51,17 @@ import orjson
 from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
 
-from senhealth.fhir.json import parse
-from senhealth.fhir.store.copy_rows import index_lines, resource_head
+from senhealth.fhir.json import NestedTooDeeply, dumps_checked_bytes, parse
+from senhealth.fhir.search.extract import extract
+from senhealth.fhir.search.index import SearchIndex
+from senhealth.fhir.store.compartment import compartment_keys
+from senhealth.fhir.store.copy_rows import add_index_lines, resource_line
 from senhealth.fhir.store.errors import InvalidResource
 from senhealth.fhir.store.index_rows import COLUMNS
 from senhealth.fhir.store.load import _copy, _Item, _update_existing
-from senhealth.fhir.store.meta import new_id
+from senhealth.fhir.store.meta import new_id, stamp
 from senhealth.fhir.store.model import LoadReport
-from senhealth.fhir.store.write import check, prepare, utc
+from senhealth.fhir.store.write import _NUL, check, prepare, utc
 
 if TYPE_CHECKING:
     from senhealth.fhir.store.store import FhirStore
@@ -84,10 +87,19 @@ DEFERRABLE_TABLES: Final = ("fhir_resource", "fhir_history", *COLUMNS)
 
 _START = "SELECT now(), fhir_next_seq()"  # the import's time; announces its lowest seq (change feed)
 _IDS = "SELECT nextval('fhir_rid_seq'), nextval('fhir_seq') FROM generate_series(1, %s)"
-_LOCATORS = (
+_CLAIM = (
     "INSERT INTO fhir_locator (res_type, res_id, rid, pkey, version, deleted) "
     "SELECT u->>0, u->>1, (u->>2)::bigint, u->>3, 1, false FROM jsonb_array_elements(%s::jsonb) AS u "
-    "ON CONFLICT DO NOTHING RETURNING res_type, res_id"
+    "ON CONFLICT DO NOTHING RETURNING "
+)
+_LOCATORS = _CLAIM + "res_type, res_id"
+# The same, answering only how many rows it inserted (all of them, nearly always: then nothing more is
+# needed); when fewer, _CLAIMED says which: the rows that carry this chunk's rids (rids are drawn for the
+# import, so a locator row with one of them is a row this statement inserted).
+_LOCATORS_COUNTED = f"WITH claimed AS ({_CLAIM}1) SELECT count(*) FROM claimed"
+_CLAIMED = (
+    "SELECT l.res_type, l.res_id FROM jsonb_array_elements(%s::jsonb) AS u "
+    "JOIN fhir_locator l ON l.rid = (u->>2)::bigint"
 )
 # Of the resources whose locator row was there already, which this transaction wrote itself (a second
 # copy of one resource within the import) rather than an earlier writer.
@@ -220,7 +232,7 @@ async def chunk_lines(
             )
         for part in parts:
             number += 1
-            if part.strip():
+            if part and not part.isspace():  # not blank (as part.strip(), without a copy)
                 lines.append((number, part[:-1] if part.endswith(b"\r") else part))
         if len(lines) >= size:
             yield Chunk(source, lines, offset)
@@ -240,8 +252,33 @@ class _Task:
     lines: list[tuple[int, bytes]]
     ids: list[tuple[int, int]]  # (rid, seq) per line
     when: datetime
-    params: dict[tuple[str, str], int]
+    params: bytes  # the search parameters' ids, as :func:`_param_blob` writes them
     base_urls: tuple[str, ...]
+
+
+def _param_blob(params: Mapping[tuple[str, str], int]) -> bytes:
+    """The parameter ids of a store as JSON (``[[type, code, id], ...]``): sent with every task, bytes
+    cross to a render process without unpickling a dict of thousands of entries each time."""
+    return orjson.dumps([[rtype, code, pid] for (rtype, code), pid in params.items()])
+
+
+_PARAM_TABLES: dict[bytes, tuple[dict[tuple[str, str], int], dict[str, dict[str, int]]]] = {}
+
+
+def _param_tables(blob: bytes) -> tuple[dict[tuple[str, str], int], dict[str, dict[str, int]]]:
+    """The ids of :func:`_param_blob` by (type, code), and by type then code; decoded once per process
+    and store."""
+    found = _PARAM_TABLES.get(blob)
+    if found is None:
+        params: dict[tuple[str, str], int] = {}
+        by_type: dict[str, dict[str, int]] = {}
+        for rtype, code, pid in orjson.loads(blob):
+            params[(rtype, code)] = pid
+            by_type.setdefault(rtype, {})[code] = pid
+        if len(_PARAM_TABLES) >= 8:
+            _PARAM_TABLES.clear()
+        found = _PARAM_TABLES[blob] = (params, by_type)
+    return found
 
 
 @dataclass(slots=True)
@@ -280,12 +317,41 @@ def _issue(source: str, line: int, message: str, expression: str | None = None) 
     return bad_line_outcome(source, line, {"issue": [issue]})
 
 
+@dataclass(slots=True)
+class _Prepared:
+    pkey: str
+    compartments: list[str]
+    index: SearchIndex
+    data: bytes  # the stamped content as orjson wrote it (UTF-8 JSON)
+    raw: bytes | None  # ``data`` again when jsonb would rewrite a number
+
+
+def _prepare(
+    resource: dict[str, Any], rtype: str, res_id: str, when: datetime, base_urls: tuple[str, ...]
+) -> _Prepared:
+    """:func:`~senhealth.fhir.store.write.prepare` of version 1, with the JSON kept as the bytes orjson
+    writes: the COPY stream is bytes, so the text is neither decoded nor encoded again (the same
+    steps, checks and errors otherwise)."""
+    content = stamp(resource, res_id, 1, when)
+    index = extract(content, base_urls=base_urls)
+    pkey, compartments = compartment_keys(rtype, res_id, index)
+    try:
+        data, exponent = dumps_checked_bytes(content)
+    except NestedTooDeeply as e:
+        raise InvalidResource(str(e), expression=rtype) from None
+    if b"\\u0000" in data and _NUL.search(data.decode()):
+        raise InvalidResource("strings cannot contain the character U+0000", expression=rtype)
+    return _Prepared(pkey, compartments, index, data, data if exponent else None)
+
+
 def _render(task: _Task) -> _Rendered:
     """Parse, validate, stamp, index and format one chunk (runs in a worker process, or inline)."""
     out = _Rendered()
-    resources: list[str] = []
+    resources: list[bytes] = []
     index: dict[str, list[str]] = {}
-    params, when, base_urls = task.params, task.when, task.base_urls
+    index_rows = 0
+    when, base_urls = task.when, task.base_urls
+    params, by_type = _param_tables(task.params)
     for (number, raw), (rid, seq) in zip(task.lines, task.ids, strict=True):
         try:
             resource = parse(raw)
@@ -298,7 +364,7 @@ def _render(task: _Task) -> _Rendered:
             method = "PUT"
             if not isinstance(res_id, str) or not res_id:
                 res_id, method = new_id(), "POST"
-            p = prepare(resource, rtype, res_id, 1, when, base_urls)
+            p = _prepare(resource, rtype, res_id, when, base_urls)
         except InvalidResource as e:
             out.bad.append((number, bad_line_outcome(task.source, number, e.outcome())))
             continue
@@ -306,19 +372,12 @@ def _render(task: _Task) -> _Rendered:
         out.numbers.append(number)
         if out.bad:
             continue  # the import will not commit: only its keys matter now (second copies are errors)
-        resources.append(
-            resource_head(p.pkey, rid, rtype, res_id, 1, when, p.compartments, p.text, p.raw) + f"{seq}\n"
-        )
-        for table, text in index_lines(p.index, params, p.pkey, rid, p.text).items():
-            found = index.get(table)
-            if found is None:
-                index[table] = [text]
-            else:
-                found.append(text)
+        resources += resource_line(p.pkey, rid, rtype, res_id, 1, when, p.compartments, p.data, p.raw, seq)
+        index_rows += add_index_lines(p.index, params, p.pkey, rid, p.data, index, by_type.get(rtype, {}))
     if not out.bad:
-        out.resources = "".join(resources).encode()
-        out.index = {table: "".join(parts).encode() for table, parts in index.items()}
-        out.index_rows = sum(text.count(b"\n") for text in out.index.values())
+        out.resources = b"".join(resources)
+        out.index = {table: "".join(lines).encode() for table, lines in index.items()}
+        out.index_rows = index_rows
     return out
 
 
@@ -407,11 +466,13 @@ class _Writer:
         if not keys:
             return []
         keys_json = orjson.dumps(keys).decode()
-        cur = await self.conn.execute(_LOCATORS, (keys_json,))
-        created = {(str(r[0]), str(r[1])) for r in await cur.fetchall()}
+        cur = await self.conn.execute(_LOCATORS_COUNTED, (keys_json,))
+        row = await cur.fetchone()
         skip: set[bytes] = set()
         existing: list[int] = []  # positions in keys
-        if len(created) < len(keys):
+        if row is None or int(row[0]) < len(keys):
+            cur = await self.conn.execute(_CLAIMED, (keys_json,))
+            created = {(str(r[0]), str(r[1])) for r in await cur.fetchall()}
             bad = await self._classify(chunk, done, created, existing)
             if bad:
                 return bad
@@ -420,7 +481,11 @@ class _Writer:
         if skip:
             resources = _without(resources, skip)
             index = {t: _without(text, skip) for t, text in index.items()}
-        kept = [i for i in range(len(keys)) if str(keys[i][2]).encode() not in skip]
+        kept = (
+            [i for i in range(len(keys)) if str(keys[i][2]).encode() not in skip]
+            if skip
+            else range(len(keys))
+        )
         async with self.conn.cursor() as cursor:
             if resources:
                 async with cursor.copy(_COPY_RESOURCE) as copy:
@@ -624,6 +689,7 @@ async def _produce(
     """Render the chunks in order: in the render processes once they are warm (the pool is started at
     the second chunk, or used at once when an earlier import started it), in this process until then."""
     base_urls = store.base_urls
+    blob = _param_blob(params)
     pool: ProcessPoolExecutor | None = None
     warm: list[Future[None]] = []
     async with store.pool.connection() as side:  # rid and seq blocks, outside the import's transaction
@@ -635,8 +701,8 @@ async def _produce(
                 pool, warm = _workers(workers)
             n += 1
             cur = await side.execute(_IDS, (len(chunk.lines),))
-            ids = [(int(r[0]), int(r[1])) for r in await cur.fetchall()]
-            task = _Task(chunk.source, chunk.lines, ids, when, params, base_urls)
+            ids: list[tuple[int, int]] = await cur.fetchall()  # (bigint, bigint) rows: ints already
+            task = _Task(chunk.source, chunk.lines, ids, when, blob, base_urls)
             if pool is not None and all(w.done() and w.exception() is None for w in warm):
                 future = asyncio.wrap_future(pool.submit(_render, task))
             else:

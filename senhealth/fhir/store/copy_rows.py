@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -25,7 +25,16 @@ import orjson
 from senhealth.fhir.search.index import SearchIndex
 from senhealth.fhir.store.index_rows import MAX_TEXT, TABLES
 
-__all__ = ["NULL", "composite_json", "history_head", "index_lines", "resource_head", "text"]
+__all__ = [
+    "NULL",
+    "add_index_lines",
+    "composite_json",
+    "history_head",
+    "index_lines",
+    "resource_head",
+    "resource_line",
+    "text",
+]
 
 NULL = "\\N"
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
@@ -47,8 +56,20 @@ def _json_text(value: str) -> str:
     return value.replace("\\", "\\\\") if "\\" in value else value
 
 
+_ISO: dict[datetime, str] = {}  # isoformat() of UTC datetimes (the index's dates repeat: about 1 µs each)
+
+
 def _when(value: datetime | None) -> str:
-    return NULL if value is None else value.isoformat()
+    if value is None:
+        return NULL
+    if value.tzinfo is not UTC:
+        return value.isoformat()
+    found = _ISO.get(value)  # equal UTC datetimes have equal fields, so equal text
+    if found is None:
+        if len(_ISO) >= 65536:
+            _ISO.clear()
+        found = _ISO[value] = value.isoformat()
+    return found
 
 
 def _num(value: Decimal | None) -> str:
@@ -67,7 +88,9 @@ def _part(value: Any) -> dict[str, Any]:
     for name in names:
         v = getattr(value, name)
         if v is not None:
-            out[name] = v
+            # a Decimal as its text here rather than through orjson's ``default`` hook (a call back into
+            # Python for each, from C): the same JSON
+            out[name] = str(v) if isinstance(v, Decimal) else v
     return out
 
 
@@ -77,14 +100,40 @@ def _default(value: Any) -> Any:
     raise TypeError(type(value).__name__)
 
 
+# The text of each component value, keyed by identity: the normalisers share one instance for a repeated
+# code, string, reference or date (senhealth.fhir.search.params), and one resource's values recur in
+# several composites (``code-value-quantity`` and ``combo-code-value-quantity`` pair the same code and
+# quantity). An entry holds its value, so the id cannot be reused while the entry lives; the table is
+# emptied when full.
+_FRAGMENTS_MAX = 1 << 14
+_FRAGMENTS: dict[int, tuple[Any, str]] = {}
+
+
+def _fragment(value: Any) -> str:
+    """One component value as JSON (its non-empty fields)."""
+    hit = _FRAGMENTS.get(id(value))
+    if hit is not None and hit[0] is value:
+        return hit[1]
+    found = orjson.dumps(_part(value), default=_default).decode()
+    if len(_FRAGMENTS) >= _FRAGMENTS_MAX:
+        _FRAGMENTS.clear()
+    _FRAGMENTS[id(value)] = (value, found)
+    return found
+
+
 def composite_json(parts: tuple[Any, ...]) -> str:
-    """The ``parts`` column: each component value's non-empty fields (as ``value_to_json`` gives them)."""
-    return orjson.dumps([_part(p) for p in parts], default=_default).decode()
+    """The ``parts`` column: each component value's non-empty fields (as ``value_to_json`` gives them).
+
+    Compact JSON: the array of the parts' objects is their texts joined by commas.
+    """
+    return "[" + ",".join([_fragment(p) for p in parts]) + "]"
 
 
 # An escape in the resource's JSON other than \" or \/: some string may hold a backslash or a control
-# character, which COPY text must escape. Without one, only NULLs and long values need care.
+# character, which COPY text must escape. Without one, only NULLs and long values need care. (An escape
+# is ASCII, so the same pattern serves the JSON's UTF-8 bytes.)
 _NEEDS_ESCAPES = re.compile(r'\\[^"/]')
+_NEEDS_ESCAPES_BYTES = re.compile(rb'\\[^"/]')
 
 Line = Callable[[str, Any], str]
 
@@ -158,28 +207,56 @@ def index_lines(
     ``content`` is the resource's JSON text: when it holds no escape sequence (other than ``\\"``), no
     indexed string can hold a character that COPY must escape.
     """
-    out: dict[str, str] = {}
+    into: dict[str, list[str]] = {}
+    add_index_lines(index, param_ids, pkey, rid, content, into)
+    return {table: "".join(lines) for table, lines in into.items()}
+
+
+def add_index_lines(
+    index: SearchIndex,
+    param_ids: Mapping[tuple[str, str], int],
+    pkey: str,
+    rid: int,
+    content: str | bytes,
+    into: dict[str, list[str]],
+    codes: Mapping[str, int] | None = None,
+) -> int:
+    """:func:`index_lines`, each line appended to ``into[table]`` (created when missing); returns the
+    number of lines. ``content``: the resource's JSON, as text or as UTF-8 bytes. ``codes``, when given:
+    the parameter ids of the resource's type by code (``param_ids`` for that type, looked up faster)."""
     rtype = index.resource_type
     head = f"{text(pkey)}\t{rid}\t"
-    fast_ok = _NEEDS_ESCAPES.search(content) is None
+    if isinstance(content, bytes):
+        fast_ok = _NEEDS_ESCAPES_BYTES.search(content) is None
+    else:
+        fast_ok = _NEEDS_ESCAPES.search(content) is None
+    count = 0
     for attr, table, fast, careful in _TABLES:
         groups: dict[str, list[Any]] = getattr(index, attr)
         if not groups:
             continue
-        lines: list[str] = []
+        lines = into.get(table)
+        if lines is None:
+            lines = into[table] = []
+        before = len(lines)
         for code, values in groups.items():
-            pid = param_ids.get((rtype, code))
+            pid = codes.get(code) if codes is not None else param_ids.get((rtype, code))
             if pid is None:
                 continue
             h = f"{head}{pid}\t"
-            for v in values:
-                line = fast(h, v) if fast_ok else ""
-                if not line or len(line) > MAX_TEXT:
-                    line = careful(h, v)
-                lines.append(line)
-        if lines:
-            out[table] = "".join(lines)
-    return out
+            if fast_ok:
+                for v in values:
+                    line = fast(h, v)
+                    lines.append(line if len(line) <= MAX_TEXT else careful(h, v))
+            else:
+                for v in values:
+                    lines.append(careful(h, v))
+        if len(lines) == before:
+            if not before:
+                del into[table]
+        else:
+            count += len(lines) - before
+    return count
 
 
 def resource_head(
@@ -201,9 +278,40 @@ def resource_head(
     array = "{" + ",".join(compartments) + "}"
     raw_text = NULL if raw is None else _json_text(raw)
     return (
-        f"{text(pkey)}\t{rid}\t{text(res_type)}\t{text(res_id)}\t{version}\t{last_updated.isoformat()}\t"
+        f"{text(pkey)}\t{rid}\t{text(res_type)}\t{text(res_id)}\t{version}\t{_when(last_updated)}\t"
         f"{array}\t{_json_text(content)}\t{raw_text}\t"
     )
+
+
+def resource_line(
+    pkey: str,
+    rid: int,
+    res_type: str,
+    res_id: str,
+    version: int,
+    last_updated: datetime,
+    compartments: list[str],
+    content: bytes,
+    raw: bytes | None,
+    seq: int,
+) -> list[bytes]:
+    """A whole ``fhir_resource`` line as :func:`resource_head` writes it, plus ``seq``, in pieces of UTF-8
+    (``b"".join`` them): ``content`` and ``raw`` are the JSON as orjson wrote it, never decoded."""
+    array = "{" + ",".join(compartments) + "}"
+    head = (
+        f"{text(pkey)}\t{rid}\t{text(res_type)}\t{text(res_id)}\t{version}\t{_when(last_updated)}\t{array}\t"
+    )
+    return [
+        head.encode(),
+        _json_bytes(content),
+        b"\t\\N\t" if raw is None else b"\t" + _json_bytes(raw) + b"\t",
+        f"{seq}\n".encode(),
+    ]
+
+
+def _json_bytes(value: bytes) -> bytes:
+    # as _json_text: JSON from orjson holds no raw control characters; only its backslashes need doubling
+    return value.replace(b"\\", b"\\\\") if b"\\" in value else value
 
 
 def history_head(
@@ -221,6 +329,6 @@ def history_head(
     deleted (false), content, content_raw, seq."""
     raw_text = NULL if raw is None else _json_text(raw)
     return (
-        f"{text(pkey)}\t{rid}\t{text(res_type)}\t{text(res_id)}\t{version}\t{last_updated.isoformat()}\t"
+        f"{text(pkey)}\t{rid}\t{text(res_type)}\t{text(res_id)}\t{version}\t{_when(last_updated)}\t"
         f"{method}\tf\t{_json_text(content)}\t{raw_text}\t"
     )

@@ -19,7 +19,7 @@ from typing import Any
 
 from senhealth.fhir.validation.context import Ctx, FieldCheck, ItemCheck
 from senhealth.fhir.validation.outcome import ERROR, INVARIANT, REQUIRED, STRUCTURE, TOO_MANY
-from senhealth.fhir.validation.primitives import PrimitiveCheck, describe
+from senhealth.fhir.validation.primitives import MAX_STRING, PrimitiveCheck, describe, is_text, remembered
 
 __all__ = [
     "choice_field",
@@ -58,6 +58,32 @@ def primitive_field(
     counted = min_ > 1 or max_ is not None
 
     if not is_array:
+        # the commonest answers ("a remembered code", "a non-blank string") tested here, sparing a call;
+        # anything else goes to the check itself
+        known = remembered(check)
+        if known is not None:
+
+            def single_known(value: Any, holder: dict[str, Any], hpath: str, ctx: Ctx) -> None:
+                bad = None if value.__class__ is str and value in known else check(value)
+                if bad is not None:
+                    ctx.issues.append((ERROR, bad[0], hpath + "." + name, bad[1]))
+                elif extra is not None:
+                    extra(value, hpath + "." + name, ctx)
+
+            return single_known
+        if is_text(check):
+
+            def single_text(value: Any, holder: dict[str, Any], hpath: str, ctx: Ctx) -> None:
+                if value.__class__ is str and value and len(value) <= MAX_STRING and not value.isspace():
+                    bad = None
+                else:
+                    bad = check(value)
+                if bad is not None:
+                    ctx.issues.append((ERROR, bad[0], hpath + "." + name, bad[1]))
+                elif extra is not None:
+                    extra(value, hpath + "." + name, ctx)
+
+            return single_text
 
         def single(value: Any, holder: dict[str, Any], hpath: str, ctx: Ctx) -> None:
             bad = check(value)

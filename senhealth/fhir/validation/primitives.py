@@ -30,7 +30,7 @@ from typing import Any
 from senhealth.fhir.model import get_model
 from senhealth.fhir.validation.outcome import STRUCTURE, VALUE
 
-__all__ = ["PrimitiveCheck", "describe", "primitive_check"]
+__all__ = ["MAX_STRING", "PrimitiveCheck", "describe", "is_text", "primitive_check", "remembered"]
 
 PrimitiveCheck = Callable[[Any], tuple[str, str] | None]
 
@@ -111,6 +111,8 @@ def _string_like(type_name: str, regex: str | None, calendar: bool) -> Primitive
             known.add(v)
         return None
 
+    if cap:
+        _REMEMBERED[check] = known
     return check
 
 
@@ -126,7 +128,28 @@ def _text_check(type_name: str) -> PrimitiveCheck:
             return VALUE, f"A {type_name} value must not exceed 1 MiB"
         return None
 
+    _TEXT.add(check)
     return check
+
+
+# What the field closures (:mod:`.cardinality`) may test inline before calling a check, to spare the call
+# when the answer is "valid": the values a check remembers, and which checks are the plain text check.
+_REMEMBERED: dict[PrimitiveCheck, set[str]] = {}
+_TEXT: set[PrimitiveCheck] = set()
+
+
+def remembered(check: PrimitiveCheck) -> set[str] | None:
+    """The set of values ``check`` remembers as valid (a string in it is valid), if it keeps one."""
+    return _REMEMBERED.get(check)
+
+
+def is_text(check: PrimitiveCheck) -> bool:
+    """Whether ``check`` is that of ``string`` / ``markdown``: a string is valid when it is not empty, not
+    whitespace only and at most :data:`MAX_STRING` characters."""
+    return check in _TEXT
+
+
+MAX_STRING = _MAX_STRING
 
 
 def _base64_check(v: Any) -> tuple[str, str] | None:

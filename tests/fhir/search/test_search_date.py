@@ -6,11 +6,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from search_support import values
 
 from senhealth.fhir.search.context import DEFAULT_TZ
 from senhealth.fhir.search.params import DateValue
-from senhealth.fhir.search.params.date import date_range
+from senhealth.fhir.search.params.date import _general_range, _to_the_second, date_range
 
 
 def utc(*parts: int) -> datetime:
@@ -174,3 +176,31 @@ def test_default_zone_is_a_parameter() -> None:
     patient = {"resourceType": "Patient", "birthDate": "1990-05-17"}
     assert values(patient, "birthdate", tz=UTC) == [D(utc(1990, 5, 17), utc(1990, 5, 17, 23, 59, 59, END))]
     assert str(DEFAULT_TZ.utcoffset(None)) == "7:00:00"
+
+
+# The fast path for ``YYYY-MM-DDThh:mm:ss`` with ``Z`` or an offset must give what the general parser gives.
+_DIGITS = st.text(alphabet="0123456789", min_size=2, max_size=2)
+
+
+@given(
+    year=st.integers(min_value=1, max_value=9999),
+    month=st.integers(min_value=0, max_value=13),
+    day=st.integers(min_value=0, max_value=32),
+    hour=st.integers(min_value=0, max_value=25),
+    minute=st.integers(min_value=0, max_value=61),
+    second=st.integers(min_value=0, max_value=61),
+    zone=st.sampled_from(["Z", "+07:00", "-05:30", "+14:00", "-12:00", "+00:00", "+24:00", "-00:60"]),
+)
+def test_the_fast_path_agrees_with_the_general_parser(
+    year: int, month: int, day: int, hour: int, minute: int, second: int, zone: str
+) -> None:
+    text = f"{year:04d}-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}:{second:02d}{zone}"
+    for tz in (DEFAULT_TZ, UTC):
+        assert date_range.__wrapped__(text, tz) == _general_range(text, tz), text
+
+
+@given(st.text(alphabet="0123456789-T:Z+. ", max_size=26))
+def test_the_fast_path_never_accepts_what_the_general_parser_refuses(text: str) -> None:
+    fast = _to_the_second(text)
+    if fast is not None:
+        assert fast == _general_range(text, DEFAULT_TZ), text

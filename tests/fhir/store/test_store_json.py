@@ -13,6 +13,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 from store_support import observation
 
+from senhealth.fhir import json as json_module
 from senhealth.fhir.json import dumps, needs_exact, parse
 from senhealth.fhir.store import FhirStore
 
@@ -124,3 +125,28 @@ def test_plain_content_has_no_raw_copy(run_store: Any, sql: Any) -> None:
     assert sql("SELECT content->'valueQuantity'->>'value', content_raw FROM fhir_resource") == [
         ("2.50", None)
     ]
+
+
+# ``needs_exact`` searches backwards, from where numbers end; it must answer what the forward definition does.
+_JSONISH = st.text(alphabet='0123456789.eE+-,:[]{} "aT\n', max_size=60).map(str.encode)
+
+
+@given(_JSONISH)
+def test_the_backward_search_agrees_with_the_definition(raw: bytes) -> None:
+    assert needs_exact(raw) == (json_module._RISKY.search(raw) is not None), raw
+
+
+@given(
+    st.recursive(
+        st.one_of(
+            st.decimals(allow_nan=False, allow_infinity=False),
+            st.integers(min_value=-(2**63), max_value=2**63 - 1),
+            st.text(max_size=8),
+        ),
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner, max_size=4),
+        max_leaves=12,
+    )
+)
+def test_the_backward_search_agrees_on_serialised_values(value: Any) -> None:
+    raw = dumps({"v": value})
+    assert needs_exact(raw) == (json_module._RISKY.search(raw) is not None), raw

@@ -62,9 +62,42 @@ def _utc(local: datetime, zone: tzinfo, low: bool) -> datetime:
         return _MIN if low else _MAX
 
 
+_SECOND = timedelta(seconds=1) - _US
+
+
+def _to_the_second(text: str) -> tuple[datetime, datetime] | None:
+    """The range of ``YYYY-MM-DDThh:mm:ss`` with ``Z`` or ``+hh:mm`` (what most dateTimes and instants
+    look like), read by ``datetime.fromisoformat`` (C); None when the text has another shape or is not a
+    valid time (the general parser then decides). Same result as the general parser: the offset is
+    fixed, so the second's last microsecond is the start's plus 999,999 µs in any zone."""
+    n = len(text)
+    if not (
+        (n == 25 and text[22] == ":" and (text[19] == "+" or text[19] == "-"))
+        or (n == 20 and text[19] == "Z")
+    ):
+        return None
+    if text[4] != "-" or text[7] != "-" or text[10] != "T" or text[13] != ":" or text[16] != ":":
+        return None
+    if not "0001" < text[:4] < "9999":
+        return None  # the first and last years: their edges overflow, which the general parser handles
+    try:
+        low = datetime.fromisoformat(text).astimezone(UTC)
+    except (ValueError, OverflowError):
+        return None
+    return low, low + _SECOND
+
+
 @lru_cache(maxsize=16384)
 def date_range(text: str, tz: tzinfo) -> tuple[datetime, datetime] | None:
     """The inclusive UTC range of a FHIR date / dateTime / instant string, or None if it is not one."""
+    found = _to_the_second(text)
+    if found is not None:
+        return found
+    return _general_range(text, tz)
+
+
+def _general_range(text: str, tz: tzinfo) -> tuple[datetime, datetime] | None:
+    """:func:`date_range` for every shape (the definition; ``_to_the_second`` is its fast path)."""
     m = _DATE_RE.fullmatch(text.strip())
     if m is None:
         return None
@@ -93,17 +126,24 @@ def date_range(text: str, tz: tzinfo) -> tuple[datetime, datetime] | None:
                 digits = frac[:6]
                 low = base.replace(second=int(second_s), microsecond=int(digits.ljust(6, "0")))
                 high = low + timedelta(microseconds=10 ** (6 - len(digits))) - _US
+        zone = _zone(zone_s, tz)  # an offset of 24 h or more, or 60 minutes: not a time zone
     except (ValueError, OverflowError):
         return None
-    zone = _zone(zone_s, tz)
     return _utc(low, zone, True), _utc(high, zone, False)
+
+
+@lru_cache(maxsize=16384)
+def _value(text: str, tz: tzinfo) -> DateValue | None:
+    """The value of a date string (immutable: one instance serves every occurrence)."""
+    r = date_range(text, tz)
+    return DateValue(r[0], r[1]) if r is not None else None
 
 
 def primitive(value: Any, ctx: ExtractContext, out: list[Any]) -> None:
     if isinstance(value, str):
-        r = date_range(value, ctx.tz)
-        if r is not None:
-            out.append(DateValue(r[0], r[1]))
+        found = _value(value, ctx.tz)
+        if found is not None:
+            out.append(found)
 
 
 def _low(value: Any, ctx: ExtractContext) -> datetime | None:

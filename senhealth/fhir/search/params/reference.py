@@ -104,7 +104,18 @@ def reference_type(value: Any, ctx: ExtractContext) -> str | None:
     return None
 
 
+@lru_cache(maxsize=16384)
+def _relative(ref: str) -> ReferenceValue | None:
+    """The value of a reference that says its type and is not absolute (``Patient/123``): it depends on
+    the string alone, so one immutable instance serves every occurrence. None for the others."""
+    rtype, rid, version, url, base = parse_reference(ref)
+    return ReferenceValue(rtype, rid, version, url) if rtype is not None and base is None else None
+
+
 def _from_string(ref: str, value: dict[str, Any] | None, ctx: ExtractContext) -> ReferenceValue:
+    found = _relative(ref)
+    if found is not None:
+        return found
     rtype, rid, version, url, base = parse_reference(ref)
     if base is not None and ctx.base_urls and base.rstrip("/") in ctx.base_urls:
         url = None

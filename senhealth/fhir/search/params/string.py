@@ -8,11 +8,15 @@ folded, ``đ`` -> ``d``, whitespace collapsed) serves the default starts-with ma
 assembled full name in both orders ("Nguyễn Thị Đào" / "Thị Đào Nguyễn"), so that a whole-name search
 matches Vietnamese (family first) and Western (family last) writing alike. ``Address`` expands to text,
 each line, city, district, state, postalCode and country.
+
+Values are immutable: one instance serves a repeated string (an LRU cache; names and places repeat, and
+folding diacritics costs more than the lookup).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from senhealth.core.text import normalize
@@ -28,11 +32,17 @@ class StringValue:
     normalized: str  # senhealth.core.text.normalize(value)
 
 
+@lru_cache(maxsize=16384)
+def _value(text: str) -> StringValue | None:
+    norm = normalize(text)
+    return StringValue(text, norm) if norm else None
+
+
 def _add(text: Any, out: list[Any]) -> None:
     if isinstance(text, str):
-        norm = normalize(text)
-        if norm:
-            out.append(StringValue(text, norm))
+        found = _value(text)
+        if found is not None:
+            out.append(found)
 
 
 def primitive(value: Any, ctx: ExtractContext, out: list[Any]) -> None:

@@ -18,11 +18,16 @@ uri, ...
 =================  ======================  ==================  =====================================
 
 Codes keep their case: token matching is exact unless a code system says otherwise.
+
+Values are immutable, so the normalisers share one instance for a repeated (system, code, display) or
+code (an LRU cache): codes repeat across resources, and building a value and folding its display cost
+more than the lookup.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from senhealth.core.text import normalize
@@ -45,6 +50,22 @@ def _str(v: Any) -> str | None:
     return v if isinstance(v, str) and v else None
 
 
+@lru_cache(maxsize=16384)
+def _coded(system: str | None, code: str | None, display: str | None) -> TokenValue:
+    """The value of a coding: its display normalised."""
+    return TokenValue(system, code, normalize(display) if display else None)
+
+
+@lru_cache(maxsize=16384)
+def _plain(code: str) -> TokenValue:
+    return TokenValue(None, code)
+
+
+@lru_cache(maxsize=4096)
+def _normalized(text: str) -> str:
+    return normalize(text)
+
+
 def coding(value: Any, ctx: ExtractContext, out: list[Any]) -> None:
     if value.__class__ is not dict:
         return
@@ -53,14 +74,14 @@ def coding(value: Any, ctx: ExtractContext, out: list[Any]) -> None:
     display = _str(value.get("display"))
     if code is None and display is None:
         return
-    out.append(TokenValue(system, code, normalize(display) if display else None))
+    out.append(_coded(system, code, display))
 
 
 def codeable_concept(value: Any, ctx: ExtractContext, out: list[Any]) -> None:
     if value.__class__ is not dict:
         return
     text = _str(value.get("text"))
-    norm_text = normalize(text) if text else None
+    norm_text = _normalized(text) if text else None
     codings = value.get("coding")
     if codings:
         for c in codings:
@@ -71,10 +92,10 @@ def codeable_concept(value: Any, ctx: ExtractContext, out: list[Any]) -> None:
             display = _str(c.get("display"))
             if code is None and display is None:
                 continue
-            norm_display = normalize(display) if display else None
-            if norm_display is not None and norm_display == norm_text:
+            token = _coded(system, code, display)
+            if token.text is not None and token.text == norm_text:
                 norm_text = None  # already searchable through this coding's row
-            out.append(TokenValue(system, code, norm_display))
+            out.append(token)
     if norm_text:
         out.append(TokenValue(None, None, norm_text))
 
@@ -116,6 +137,15 @@ def boolean(value: Any, ctx: ExtractContext, out: list[Any]) -> None:
 def primitive(value: Any, ctx: ExtractContext, out: list[Any]) -> None:
     if isinstance(value, str):
         if value:
+            out.append(_plain(value))
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        out.append(TokenValue(None, str(value)))
+
+
+def _id(value: Any, ctx: ExtractContext, out: list[Any]) -> None:
+    """:func:`primitive` for ``id`` values: each resource's own is unique, so none is kept."""
+    if isinstance(value, str):
+        if value:
             out.append(TokenValue(None, value))
     elif isinstance(value, int | float) and not isinstance(value, bool):
         out.append(TokenValue(None, str(value)))
@@ -131,12 +161,12 @@ SINKS: dict[str, Sink] = {
     "Identifier": identifier,
     "ContactPoint": contact_point,
     "boolean": boolean,
+    "id": _id,
     **{
         t: primitive
         for t in (
             "code",
             "string",
-            "id",
             "uri",
             "url",
             "canonical",

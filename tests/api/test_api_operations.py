@@ -266,3 +266,44 @@ def test_registered_operation_is_routed(run_api: RunApi) -> None:
         run_api(scenario)
     finally:
         unregister("test-echo")
+
+
+def test_operation_with_a_raw_body_and_a_binary_answer(run_api: RunApi) -> None:
+    """An operation that takes an XML file and answers a non-FHIR document (the claim XML, a PDF)."""
+
+    async def upper(call: OperationCall) -> OperationResult:
+        if call.raw_body is None:
+            return OperationResult(params(("seen", "String", "no raw body")))
+        return OperationResult(
+            None, content=call.raw_body.upper(), media_type="application/xml", headers={"X-Seen": "yes"}
+        )
+
+    register(
+        Operation(
+            name="test-upper",
+            handler=upper,
+            levels=frozenset({"system"}),
+            definition="https://senhealth.vn/fhir/OperationDefinition/test-upper",
+            raw_body_types=frozenset({"application/xml", "text/xml"}),
+        )
+    )
+    try:
+
+        async def scenario(c: httpx.AsyncClient) -> None:
+            xml = "<a>xin chào</a>".encode()
+            r = await c.post(
+                "/fhir/$test-upper", content=xml, headers={"Content-Type": "text/xml; charset=utf-8"}
+            )
+            assert r.status_code == 200 and r.content == xml.upper()
+            assert r.headers["content-type"].startswith("application/xml") and r.headers["x-seen"] == "yes"
+            # another media type is parsed as FHIR JSON as before: XML is not JSON
+            r = await c.post(
+                "/fhir/$test-upper", content=xml, headers={"Content-Type": "application/fhir+json"}
+            )
+            outcome(r, 400)
+            r = await c.post("/fhir/$test-upper", json=params(("x", "String", "y")), headers=JSON_HEADERS)
+            assert r.json()["parameter"][0]["valueString"] == "no raw body"
+
+        run_api(scenario)
+    finally:
+        unregister("test-upper")

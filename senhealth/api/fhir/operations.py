@@ -69,12 +69,16 @@ async def run_operation(
     query_params = _query(request)
     params = from_query(query_params)
     body: dict[str, Any] | None = None
+    raw_body: bytes | None = None
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower() or None
     if request.method == "GET":
         if op.affects_state:
             raise FhirError(405, f"${op.name} changes data: invoke it with POST", headers={"Allow": "POST"})
     else:
         raw = await read_body(request)
-        if raw.strip():
+        if content_type is not None and content_type in op.raw_body_types:
+            raw_body = raw
+        elif raw.strip():
             check_content_type(request)
             parsed = parse_json(raw)
             if not isinstance(parsed, dict):
@@ -98,6 +102,8 @@ async def run_operation(
         headers={k.lower(): v for k, v in request.headers.items()},
         restriction=restriction,
         principal=current_principal().get(),
+        raw_body=raw_body,
+        content_type=content_type,
     )
     result = await op.handler(call)
     await record_access(
@@ -110,6 +116,8 @@ async def run_operation(
         status=result.status,
         details={"operation": op.name},
     )
+    if result.content is not None:
+        return Response(result.content, result.status, headers=result.headers, media_type=result.media_type)
     if result.resource is None:
         return Response(status_code=result.status if result.status != 200 else 204, headers=result.headers)
     return respond(request, result.resource, result.status, result.headers)

@@ -75,6 +75,10 @@ class OperationCall:
     # or the open policy); operations that read patient data apply ``restriction`` themselves
     restriction: Restriction | None = None
     principal: Principal | None = None
+    # the body as sent, when its media type is one of the operation's ``raw_body_types`` (an XML file, a
+    # PDF...): then ``body`` is None and ``params`` holds only the query's parameters
+    raw_body: bytes | None = None
+    content_type: str | None = None
 
     def first(self, name: str) -> Any:
         """The first value of parameter ``name``, or ``None``."""
@@ -107,6 +111,9 @@ class OperationResult:
     resource: dict[str, Any] | None
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
+    # a non-FHIR answer (a signed XML file, a PDF): sent as is with ``media_type`` when set
+    content: bytes | None = None
+    media_type: str | None = None
 
 
 Handler = Callable[[OperationCall], Awaitable[OperationResult]]
@@ -118,7 +125,9 @@ class Operation:
 
     ``resource_types`` limits the type and instance levels to those types (``None``: any type);
     ``affects_state`` forbids GET (https://hl7.org/fhir/R4/operations.html#request);
-    ``definition`` is the canonical URL of its OperationDefinition, listed in the CapabilityStatement.
+    ``definition`` is the canonical URL of its OperationDefinition, listed in the CapabilityStatement;
+    ``raw_body_types``: media types (``application/xml``...) whose bodies reach the handler unparsed, as
+    ``OperationCall.raw_body``.
     """
 
     name: str  # without the "$"
@@ -128,6 +137,7 @@ class Operation:
     resource_types: frozenset[str] | None = None
     affects_state: bool = False
     documentation: str = ""
+    raw_body_types: frozenset[str] = frozenset()
 
     def applies(self, level: Level, resource_type: str | None) -> bool:
         if level not in self.levels:

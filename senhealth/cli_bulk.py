@@ -23,7 +23,6 @@ Examples::
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -33,6 +32,8 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+
+from senhealth.cli_database import run_on_database
 
 __all__ = ["bulk_app"]
 
@@ -49,21 +50,7 @@ bulk_app = typer.Typer(
 
 def _run(work: Callable[[], Awaitable[T]]) -> T:
     """Run ``work`` with the process's pool on the configured (or embedded) database, migrated."""
-    from senhealth.core import db
-    from senhealth.core.embedded_postgres import database_conninfo
-    from senhealth.core.migrate import migrate
-
-    with database_conninfo() as url:
-        migrate(url)
-
-        async def main() -> T:
-            await db.open_pool(url, max_size=4)
-            try:
-                return await work()
-            finally:
-                await db.close_pool()
-
-        return asyncio.run(main())
+    return run_on_database(work)
 
 
 @bulk_app.command("export")

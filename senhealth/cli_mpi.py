@@ -22,17 +22,17 @@ apply pending migrations first. Wiring in ``senhealth/cli.py``::
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable, Coroutine
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from senhealth.cli_database import with_database as _with_database
+from senhealth.cli_database import with_pool as _with_pool
+
 __all__ = ["mpi_app", "review_app"]
 
-T = TypeVar("T")
 
 out = Console()
 err = Console(stderr=True)
@@ -48,25 +48,6 @@ review_app = typer.Typer(
     add_completion=False,
 )
 mpi_app.add_typer(review_app, name="review")
-
-
-def _with_database(work: Callable[[str], Coroutine[Any, Any, T]]) -> T:
-    from senhealth.core.embedded_postgres import database_conninfo
-    from senhealth.core.migrate import migrate
-
-    with database_conninfo() as url:
-        migrate(url)
-        return asyncio.run(work(url))
-
-
-async def _with_pool(url: str, work: Callable[[], Awaitable[T]]) -> T:
-    from senhealth.core import db
-
-    await db.open_pool(url, max_size=4)
-    try:
-        return await work()
-    finally:
-        await db.close_pool()
 
 
 @mpi_app.command("dedup")

@@ -15,7 +15,6 @@ authenticator app. Wiring in ``senhealth/cli.py``::
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any, TypeVar
 
@@ -23,6 +22,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from senhealth.cli_database import run_on_database
 from senhealth.core.errors import SenHealthError
 from senhealth.security.roles import ROLES, Role
 
@@ -42,21 +42,8 @@ users_app = typer.Typer(
 
 def _run(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run ``work`` with the pool open on the configured (or embedded) database, migrated."""
-    from senhealth.core import db
-    from senhealth.core.embedded_postgres import database_conninfo
-    from senhealth.core.migrate import migrate
-
-    async def main(url: str) -> T:
-        await db.open_pool(url, max_size=2)
-        try:
-            return await work()
-        finally:
-            await db.close_pool()
-
     try:
-        with database_conninfo() as url:
-            migrate(url)
-            return asyncio.run(main(url))
+        return run_on_database(work, max_size=2)
     except SenHealthError as e:
         err.print(f"[red]{e.message}[/]")
         raise typer.Exit(1) from None

@@ -25,20 +25,20 @@ migrations first. Wiring in ``senhealth/cli.py``::
 
 from __future__ import annotations
 
-import asyncio
 import sys
-from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Annotated, Any, TypeVar
+from typing import IO, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from senhealth.cli_database import with_database as _with_database
+from senhealth.cli_database import with_pool as _with_pool
+
 __all__ = ["app", "views_app"]
 
-T = TypeVar("T")
 
 out = Console()
 err = Console(stderr=True)
@@ -49,25 +49,6 @@ views_app = typer.Typer(
     add_completion=False,
 )
 app = views_app
-
-
-def _with_database(work: Callable[[str], Coroutine[Any, Any, T]]) -> T:
-    from senhealth.core.embedded_postgres import database_conninfo
-    from senhealth.core.migrate import migrate
-
-    with database_conninfo() as url:
-        migrate(url)
-        return asyncio.run(work(url))
-
-
-async def _with_pool(url: str, work: Callable[[], Awaitable[T]]) -> T:
-    from senhealth.core import db
-
-    await db.open_pool(url, max_size=4)
-    try:
-        return await work()
-    finally:
-        await db.close_pool()
 
 
 async def _view(spec: str) -> tuple[dict[str, Any], str | None]:

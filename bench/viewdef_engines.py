@@ -41,37 +41,8 @@ from senhealth.analytics.viewdef import run_view
 from senhealth.analytics.viewdef_duckdb import run_view_duckdb
 from senhealth.core.db import create_pool
 from senhealth.demo.generator import generate_resources
+from senhealth.demo.views import OBSERVATION_VALUES_VIEW
 from senhealth.fhir.store import FhirStore
-
-#: The view of tests/analytics/test_viewdef_demo_engines.py.
-OBSERVATION_VIEW: dict[str, Any] = {
-    "resourceType": "ViewDefinition",
-    "name": "observation_values",
-    "status": "active",
-    "resource": "Observation",
-    "where": [{"path": "subject.exists()"}],
-    "select": [
-        {"column": [
-            {"name": "id", "path": "getResourceKey()", "type": "id"},
-            {"name": "patient", "path": "subject.getReferenceKey(Patient)", "type": "string"},
-            {"name": "status", "path": "status", "type": "code"},
-            {"name": "effective", "path": "effective.ofType(dateTime)", "type": "dateTime"},
-            {"name": "value", "path": "value.ofType(Quantity).value", "type": "decimal"},
-            {"name": "unit", "path": "value.ofType(Quantity).unit", "type": "string"},
-            {"name": "unit_system", "path": "value.ofType(Quantity).system", "type": "uri"},
-            {"name": "unit_code", "path": "value.ofType(Quantity).code", "type": "code"},
-        ]},
-        {"forEach": "code.coding", "column": [
-            {"name": "system", "path": "system", "type": "uri"},
-            {"name": "code", "path": "code", "type": "code"},
-            {"name": "display", "path": "display", "type": "string"},
-        ]},
-        {"forEachOrNull": "component", "column": [
-            {"name": "component_code", "path": "code.coding.where(system = 'http://loinc.org').code.first()", "type": "code"},
-            {"name": "component_value", "path": "value.ofType(Quantity).value", "type": "decimal"},
-        ]},
-    ],
-}  # fmt: skip
 
 
 def _norm(row: dict[str, Any]) -> tuple[Any, ...]:
@@ -100,7 +71,7 @@ def _postgres(url: str) -> list[dict[str, Any]]:
         cur = conn.execute(
             "SELECT coalesce(content_raw, content::text) FROM fhir_resource WHERE res_type = 'Observation'"
         )
-        return list(run_view(OBSERVATION_VIEW, (orjson.loads(r[0]) for r in cur)))
+        return list(run_view(OBSERVATION_VALUES_VIEW, (orjson.loads(r[0]) for r in cur)))
 
 
 def best(fn: Callable[[], list[dict[str, Any]]], repeat: int) -> tuple[float, list[dict[str, Any]]]:
@@ -150,8 +121,8 @@ def main() -> None:
                 (name, seconds, len(rows), "same rows" if _same(rows, reference) else "**ROWS DIFFER**")
             )
 
-        check("DuckDB, NDJSON", lambda: run_view_duckdb(OBSERVATION_VIEW, ndjson))
-        check("DuckDB, Parquet", lambda: run_view_duckdb(OBSERVATION_VIEW, parquet))
+        check("DuckDB, NDJSON", lambda: run_view_duckdb(OBSERVATION_VALUES_VIEW, ndjson))
+        check("DuckDB, Parquet", lambda: run_view_duckdb(OBSERVATION_VALUES_VIEW, parquet))
         if not args.no_spark and shutil.which("java"):
             from senhealth.analytics.viewdef_spark import get_spark, run_view_spark
 
@@ -159,14 +130,14 @@ def main() -> None:
             spark.sparkContext.setLogLevel("ERROR")
             check(
                 "Spark SQL, NDJSON",
-                lambda: run_view_spark(OBSERVATION_VIEW, str(ndjson), spark, engine="sql"),
+                lambda: run_view_spark(OBSERVATION_VALUES_VIEW, str(ndjson), spark, engine="sql"),
             )
             check(
                 "Spark SQL, Parquet",
-                lambda: run_view_spark(OBSERVATION_VIEW, str(parquet), spark, engine="sql"),
+                lambda: run_view_spark(OBSERVATION_VALUES_VIEW, str(parquet), spark, engine="sql"),
             )
             check("Spark, run_view in Python workers, NDJSON",
-                  lambda: run_view_spark(OBSERVATION_VIEW, str(ndjson), spark, engine="python"))  # fmt: skip
+                  lambda: run_view_spark(OBSERVATION_VALUES_VIEW, str(ndjson), spark, engine="python"))  # fmt: skip
             spark_note = f"Spark {spark.version}, master {args.spark_master}"
             spark.stop()
         else:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
 
 import orjson
 import psycopg
@@ -22,6 +21,7 @@ from senhealth.analytics.viewdef_duckdb import run_view_duckdb
 from senhealth.core.db import create_pool
 from senhealth.core.migrate import migrate
 from senhealth.demo.generator import generate_resources
+from senhealth.demo.views import OBSERVATION_VALUES_VIEW
 from senhealth.fhir.store import FhirStore
 
 from .sqlonfhir_cases import java_missing, multiset, spark_session
@@ -30,36 +30,6 @@ pytestmark = pytest.mark.xdist_group("spark")
 spark = pytest.fixture(scope="session")(spark_session)
 
 CITIZENS = 150
-
-#: Observations with their codings and, for panels such as blood pressure, their components.
-OBSERVATION_VIEW: dict[str, Any] = {
-    "resourceType": "ViewDefinition",
-    "name": "observation_values",
-    "status": "active",
-    "resource": "Observation",
-    "where": [{"path": "subject.exists()"}],
-    "select": [
-        {"column": [
-            {"name": "id", "path": "getResourceKey()", "type": "id"},
-            {"name": "patient", "path": "subject.getReferenceKey(Patient)", "type": "string"},
-            {"name": "status", "path": "status", "type": "code"},
-            {"name": "effective", "path": "effective.ofType(dateTime)", "type": "dateTime"},
-            {"name": "value", "path": "value.ofType(Quantity).value", "type": "decimal"},
-            {"name": "unit", "path": "value.ofType(Quantity).unit", "type": "string"},
-            {"name": "unit_system", "path": "value.ofType(Quantity).system", "type": "uri"},
-            {"name": "unit_code", "path": "value.ofType(Quantity).code", "type": "code"},
-        ]},
-        {"forEach": "code.coding", "column": [
-            {"name": "system", "path": "system", "type": "uri"},
-            {"name": "code", "path": "code", "type": "code"},
-            {"name": "display", "path": "display", "type": "string"},
-        ]},
-        {"forEachOrNull": "component", "column": [
-            {"name": "component_code", "path": "code.coding.where(system = 'http://loinc.org').code.first()", "type": "code"},
-            {"name": "component_value", "path": "value.ofType(Quantity).value", "type": "decimal"},
-        ]},
-    ],
-}  # fmt: skip
 
 
 def _load_and_read_back(url: str) -> list[str]:
@@ -91,8 +61,8 @@ def test_postgresql_duckdb_and_spark_give_identical_rows(
     export = tmp_path / "Observation.ndjson"
     export.write_text("".join(t.replace("\n", " ") + "\n" for t in texts), encoding="utf-8")
 
-    pg_rows = list(run_view(OBSERVATION_VIEW, (orjson.loads(t) for t in texts)))
-    duck_rows = run_view_duckdb(OBSERVATION_VIEW, export)
+    pg_rows = list(run_view(OBSERVATION_VALUES_VIEW, (orjson.loads(t) for t in texts)))
+    duck_rows = run_view_duckdb(OBSERVATION_VALUES_VIEW, export)
 
     assert len(pg_rows) > 2000  # every coding, and one row per blood-pressure component
     assert {r["code"] for r in pg_rows} >= {"8867-4", "85354-9", "8310-5", "29463-7"}
@@ -112,7 +82,7 @@ def test_postgresql_duckdb_and_spark_give_identical_rows(
     session.conf.set("spark.sql.codegen.wholeStage", "true")
     session.conf.set("spark.sql.codegen.factoryMode", "FALLBACK")
     try:
-        spark_rows = run_view_spark(OBSERVATION_VIEW, str(export), session, engine="sql")
+        spark_rows = run_view_spark(OBSERVATION_VALUES_VIEW, str(export), session, engine="sql")
     finally:
         for k, v in saved.items():
             session.conf.set(k, v)

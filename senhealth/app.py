@@ -63,6 +63,7 @@ def build_app(settings: Settings | None = None) -> FastAPI:
     from senhealth.api import create_app
     from senhealth.api.auth import install_auth
     from senhealth.api.bulk import bulk_router
+    from senhealth.api.pki import pki_router
     from senhealth.api.subscriptions import subscriptions_router
     from senhealth.api.views import views_router
     from senhealth.security.directory import AccountDirectory
@@ -71,7 +72,7 @@ def build_app(settings: Settings | None = None) -> FastAPI:
 
     bootstrap()
     install_platform(settings)
-    routers = [views_router(), subscriptions_router(), bulk_router()]
+    routers = [views_router(), subscriptions_router(), bulk_router(), pki_router()]
     app = create_app(settings, authenticate=authenticate_request, extra_routers=routers)
     install_auth(app, AccountDirectory(), settings=settings)
     install_web(app, settings)

@@ -26,6 +26,7 @@ from senhealth.cli_bulk import bulk_app
 from senhealth.cli_db import db_app
 from senhealth.cli_jobs import jobs_app, worker_command
 from senhealth.cli_mpi import mpi_app
+from senhealth.cli_pki import pki_app
 from senhealth.cli_server import load_command, serve_command
 from senhealth.cli_terminology import terminology_app
 from senhealth.cli_token import make_token_app
@@ -240,6 +241,7 @@ app.add_typer(mpi_app, name="mpi")
 app.add_typer(views_app, name="views")
 app.add_typer(terminology_app, name="terminology")
 app.add_typer(bulk_app, name="bulk")
+app.add_typer(pki_app, name="pki")
 
 
 async def _account(username: str) -> UserInfo | None:

@@ -33,7 +33,7 @@ __all__ = ["Authenticate", "Authentication"]
 Authenticate = Callable[[Mapping[str, str]], Awaitable[Principal | None]]
 
 # Paths answered without a token even when sign-in is required.
-_OPEN_PREFIXES: Final = ("/.well-known/", "/auth/", "/docs", "/openapi.json", "/static/")
+_OPEN_PREFIXES: Final = ("/.well-known/", "/auth/", "/docs", "/openapi.json", "/static/", "/pki/")
 _OPEN_PATHS: Final = frozenset({"/fhir/metadata", "/", "/health"})
 
 

@@ -103,6 +103,37 @@ class Settings(BaseSettings):
         ),
     )
 
+    pki_dir: Path | None = Field(
+        default=None,
+        description="Where the certificate authority, issued certificates and local signing keys live "
+        "(default: <data_dir>/pki).",
+    )
+    pki_base_url: str | None = Field(
+        default=None,
+        description="Public base URL written into issued certificates for OCSP, CRL and the timestamp "
+        "authority (default: issuer_url, else http://localhost:8000).",
+    )
+    pki_key_passphrase: SecretStr | None = Field(
+        default=None, description="Passphrase of the local signing keys on disk (default: secret_key)."
+    )
+    pki_keystore: Literal["local", "pkcs11"] | None = Field(
+        default=None, description="Where users' and facilities' signing keys live: local files or a PKCS#11 token."
+    )
+    pkcs11_library: str | None = Field(
+        default=None, description="The PKCS#11 module (.so) of the token or HSM holding signing keys."
+    )
+    pkcs11_token: str | None = Field(default=None, description="Label of the PKCS#11 token.")
+    pkcs11_pin: SecretStr | None = Field(default=None, description="User PIN of the PKCS#11 token.")
+    pki_tsa_url: str | None = Field(
+        default=None,
+        description="RFC 3161 timestamp authority for signatures (default: this platform's own, /pki/tsa).",
+    )
+    pki_trust_roots: list[Path] = Field(
+        default_factory=list,
+        description="PEM files of further trusted root certificates (e.g. the national root CA); the "
+        "platform's own CA is always trusted.",
+    )
+
     @model_validator(mode="after")
     def _production_needs_secrets(self) -> Settings:
         if self.environment == "production":

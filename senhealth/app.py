@@ -39,6 +39,8 @@ def install_platform(settings: Settings | None = None) -> None:
     FHIR core (this process): the server and the worker both call it."""
     from senhealth.analytics.bulk import register_bulk_operations
     from senhealth.core.config import get_settings
+    from senhealth.emr.documents.operations import register_document_operations
+    from senhealth.emr.exchange.operations import register_exchange_operations
     from senhealth.fhir import access
     from senhealth.fhir.subscriptions import install as install_subscriptions
     from senhealth.mpi.operations import register_mpi_operations
@@ -54,6 +56,10 @@ def install_platform(settings: Settings | None = None) -> None:
     install_subscriptions()
     # Bulk Data: $export (system, Patient, Group) and $import, run by the worker (docs/bulk.md)
     register_bulk_operations(settings)
+    # clinical documents ($document, $create-document) and the Vietnamese exchange formats ($hosobenhan,
+    # $health-book, $e-prescription): docs/documents.md
+    register_document_operations()
+    register_exchange_operations()
 
 
 def build_app(settings: Settings | None = None) -> FastAPI:

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from senhealth.core.config import Settings
+    from senhealth.fhir.access import Principal
 
 __all__ = ["bootstrap", "build_app", "install_platform"]
 
@@ -34,6 +35,14 @@ def bootstrap() -> None:
     get_model()
 
 
+async def _person_name(principal: Principal) -> str | None:
+    """The name printed on a paper copy as the person who printed it: the account's display name."""
+    from senhealth.security.accounts import get_user
+
+    user = await get_user(principal.subject)
+    return (user.display_name or user.username) if user is not None else None
+
+
 def install_platform(settings: Settings | None = None) -> None:
     """Install the access policy, the audit sink, the write hooks and the platform's operations into the
     FHIR core (this process): the server and the worker both call it."""
@@ -41,6 +50,8 @@ def install_platform(settings: Settings | None = None) -> None:
     from senhealth.core.config import get_settings
     from senhealth.emr.documents.operations import register_document_operations
     from senhealth.emr.exchange.operations import register_exchange_operations
+    from senhealth.emr.printing import register_printing_operations
+    from senhealth.emr.signatures import register_signature_operations
     from senhealth.fhir import access
     from senhealth.fhir.subscriptions import install as install_subscriptions
     from senhealth.mpi.operations import register_mpi_operations
@@ -60,6 +71,11 @@ def install_platform(settings: Settings | None = None) -> None:
     # $health-book, $e-prescription): docs/documents.md
     register_document_operations()
     register_exchange_operations()
+    # Composition/$sign, $verify, $amend, $confirm and the guard keeping signed documents unchanged:
+    # docs/signatures.md
+    register_signature_operations(settings)
+    # Composition/$pdf: the signed PDF and printed copies (marked, with a look-up code; audited): docs/printing.md
+    register_printing_operations(settings or get_settings(), person_name=_person_name)
 
 
 def build_app(settings: Settings | None = None) -> FastAPI:

@@ -27,6 +27,7 @@ from senhealth.cli_db import db_app
 from senhealth.cli_jobs import jobs_app, worker_command
 from senhealth.cli_mpi import mpi_app
 from senhealth.cli_pki import pki_app
+from senhealth.cli_retention import retention_app
 from senhealth.cli_server import load_command, serve_command
 from senhealth.cli_terminology import terminology_app
 from senhealth.cli_token import make_token_app
@@ -242,6 +243,7 @@ app.add_typer(views_app, name="views")
 app.add_typer(terminology_app, name="terminology")
 app.add_typer(bulk_app, name="bulk")
 app.add_typer(pki_app, name="pki")
+app.add_typer(retention_app, name="retention")
 
 
 async def _account(username: str) -> UserInfo | None:

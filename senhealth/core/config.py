@@ -117,7 +117,8 @@ class Settings(BaseSettings):
         default=None, description="Passphrase of the local signing keys on disk (default: secret_key)."
     )
     pki_keystore: Literal["local", "pkcs11"] | None = Field(
-        default=None, description="Where users' and facilities' signing keys live: local files or a PKCS#11 token."
+        default=None,
+        description="Where users' and facilities' signing keys live: local files or a PKCS#11 token.",
     )
     pkcs11_library: str | None = Field(
         default=None, description="The PKCS#11 module (.so) of the token or HSM holding signing keys."
@@ -132,6 +133,22 @@ class Settings(BaseSettings):
         default_factory=list,
         description="PEM files of further trusted root certificates (e.g. the national root CA); the "
         "platform's own CA is always trusted.",
+    )
+
+    public_url: str | None = Field(
+        default=None,
+        description="The address citizens and other facilities reach this platform at, printed in the QR "
+        "codes of paper copies (default: issuer_url, else the request's).",
+    )
+    pdf_long_term_validation: bool = Field(
+        default=True,
+        description="Embed the certificates' revocation data in signed PDFs (PAdES B-LT), so they verify "
+        "after the certificates expire; off: PAdES B-T.",
+    )
+    form_numbers: dict[str, str] = Field(
+        default_factory=dict,
+        description='Form number printed on each document type, e.g. {"discharge-paper": "MS: 01/BV-01"}, '
+        "overriding the packaged ones.",
     )
 
     @model_validator(mode="after")

@@ -19,6 +19,7 @@ TASK_MODULES: tuple[str, ...] = (
     "senhealth.analytics.tasks",
     "senhealth.analytics.bulk",
     "senhealth.fhir.subscriptions.delivery",
+    "senhealth.emr.retention.tasks",
 )
 
 

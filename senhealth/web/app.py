@@ -40,7 +40,7 @@ from senhealth.web.i18n import N_
 from senhealth.web.keys import load_keys
 from senhealth.web.security_headers import SecurityHeaders
 from senhealth.web.sessions import SessionLimits
-from senhealth.web.views import auth, break_glass, documents, portal, review, staff
+from senhealth.web.views import auth, break_glass, documents, portal, review, staff, verification
 
 __all__ = ["PREFIXES", "ServerErrorPages", "build_web", "install_web"]
 
@@ -48,7 +48,7 @@ log = logging.getLogger(__name__)
 
 STATIC_DIR: Final = Path(__file__).parent / "static"
 STATIC_PREFIX: Final = "/static/web"
-PREFIXES: Final = ("/app", "/portal", STATIC_PREFIX)
+PREFIXES: Final = ("/app", "/portal", "/verify", STATIC_PREFIX)
 
 
 def _is_web(path: str) -> bool:
@@ -157,6 +157,7 @@ def build_web(
         *break_glass.ROUTES,
         *documents.ROUTES,
         *portal.ROUTES,
+        *verification.ROUTES,
         Mount(STATIC_PREFIX, app=StaticFiles(directory=STATIC_DIR), name="static"),
     ]
     web = Starlette(

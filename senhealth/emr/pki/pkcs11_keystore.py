@@ -180,7 +180,7 @@ class Pkcs11KeyStore:
 
 def _spki(pkcs1: bytes) -> bytes:
     """SubjectPublicKeyInfo DER around a PKCS#1 RSAPublicKey."""
-    from asn1crypto import keys  # type: ignore[import-untyped,unused-ignore]
+    from asn1crypto import keys
 
     return bytes(
         keys.PublicKeyInfo(

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import asyncio
 
-from asn1crypto import algos  # type: ignore[import-untyped,unused-ignore]
-from asn1crypto import x509 as asn1_x509  # type: ignore[import-untyped,unused-ignore]
+from asn1crypto import algos
+from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from pyhanko.sign.signers.pdf_cms import Signer

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 import httpx
-from asn1crypto import cms, tsp  # type: ignore[import-untyped,unused-ignore]
+from asn1crypto import cms, tsp
 from cryptography import x509
 
 from senhealth.emr.pki.errors import TimestampError
@@ -116,7 +116,7 @@ def timestamp_time(token: bytes) -> datetime:
 async def _validate(
     token: cms.ContentInfo, digest: bytes, trust_roots: Sequence[x509.Certificate]
 ) -> dict[str, Any]:
-    from asn1crypto import x509 as asn1_x509  # type: ignore[import-untyped,unused-ignore]
+    from asn1crypto import x509 as asn1_x509
     from cryptography.hazmat.primitives.serialization import Encoding
     from pyhanko.sign.validation.generic_cms import validate_tst_signed_data
     from pyhanko_certvalidator import ValidationContext

@@ -17,8 +17,8 @@ import secrets
 from datetime import UTC, datetime
 from typing import Final
 
-from asn1crypto import algos, cms, core, tsp  # type: ignore[import-untyped,unused-ignore]
-from asn1crypto import x509 as asn1_x509  # type: ignore[import-untyped,unused-ignore]
+from asn1crypto import algos, cms, core, tsp
+from asn1crypto import x509 as asn1_x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from senhealth.emr.pki.keys import SigningKey

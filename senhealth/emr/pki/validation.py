@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
 import httpx
-from asn1crypto import x509 as asn1_x509  # type: ignore[import-untyped,unused-ignore]
+from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding

@@ -45,7 +45,7 @@ from senhealth.emr.signatures.immutability import signature_writes
 from senhealth.emr.signatures.model import ASTM_SYSTEM, CONFIRMATION_FORMAT, ROLE_EXTENSION, ROLES
 from senhealth.emr.signatures.provenance import extension_value, fhir_instant, provenance_record
 from senhealth.emr.signatures.records import signed_records
-from senhealth.emr.signatures.signing import composition_reference
+from senhealth.emr.signatures.signing import composition_reference, document_subject
 from senhealth.fhir.operations.registry import OperationError
 from senhealth.fhir.search.execute import Row
 from senhealth.fhir.store import FhirStore, Gone, NotFound
@@ -286,6 +286,7 @@ async def _record(
         signature=signature,
         bundle_ref=f"Bundle/{latest.res_id}/_history/{latest.version}",
         composition_ref=composition_reference(latest.content),
+        subject=document_subject(latest.content),
         recorded=when,
         signer_name=name or f"Patient/{patient_id}",
         activity="AU",

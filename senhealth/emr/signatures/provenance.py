@@ -43,6 +43,7 @@ from senhealth.emr.signatures.model import (
     SIGNATURE_PROVENANCE_TAG,
     TIMESTAMP_EXTENSION,
 )
+from senhealth.fhir.model.search_parameters import RECORD_SUBJECT_EXTENSION
 
 __all__ = [
     "ACTIVITY_SYSTEM",
@@ -115,9 +116,12 @@ def provenance_record(
     activity: str = "LA",
     evidence: dict[str, Any] | None = None,
     method: str | None = None,
+    subject: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The Provenance of one signature (or confirmation) over the signed document ``bundle_ref``
-    (``Bundle/<id>/_history/<n>``) generated from ``composition_ref``."""
+    (``Bundle/<id>/_history/<n>``) generated from ``composition_ref``; ``subject``: the document's
+    subject (``Composition.subject``), kept in the ``record-subject`` extension that puts the Provenance
+    in that patient's compartment (senhealth.fhir.model.search_parameters)."""
     spec = ROLES[role]
     signature = copy.deepcopy(signature)  # the Bundle's copy of an author signature stays as it is
     agent: dict[str, Any] = {
@@ -143,6 +147,10 @@ def provenance_record(
         "agent": [agent],
         "signature": [signature],
     }
+    if subject and subject.get("reference"):
+        provenance["extension"] = [
+            {"url": RECORD_SUBJECT_EXTENSION, "valueReference": {"reference": subject["reference"]}}
+        ]
     if evidence:
         provenance["contained"] = [
             {

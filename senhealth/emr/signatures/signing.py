@@ -121,6 +121,22 @@ def certificate_name(cert: x509.Certificate) -> str:
     return value if isinstance(value, str) else value.decode("utf-8", "replace")
 
 
+def document_subject(bundle: dict[str, Any]) -> dict[str, Any] | None:
+    """``Composition.subject`` of the document's first entry as a relative reference (``Patient/<id>``,
+    found through the entry's ``fullUrl`` when the document uses ``urn:uuid:`` URLs), or None."""
+    entries = [e for e in bundle.get("entry") or [] if isinstance(e, dict)]
+    comp = entries[0].get("resource") if entries else None
+    subject = comp.get("subject") if isinstance(comp, dict) else None
+    if not isinstance(subject, dict) or not isinstance(subject.get("reference"), str):
+        return None
+    text: str = subject["reference"]
+    for entry in entries:
+        resource = entry.get("resource")
+        if entry.get("fullUrl") == text and isinstance(resource, dict):
+            return {"reference": f"{resource.get('resourceType')}/{resource.get('id')}"}
+    return subject
+
+
 def composition_reference(bundle: dict[str, Any]) -> str:
     """``Composition/<id>/_history/<version>`` of the document's first entry."""
     entries = bundle.get("entry") or []
@@ -292,6 +308,7 @@ async def sign_document(
                 composition_ref=composition_reference(bundle),
                 recorded=when,
                 signer_name=name,
+                subject=document_subject(bundle),
                 evidence={"checked_at": check.checked_at.isoformat(), **check.evidence}
                 if check.evidence
                 else None,

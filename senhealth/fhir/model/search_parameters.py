@@ -5,6 +5,12 @@ Spec: https://hl7.org/fhir/R4/searchparameter.html and https://hl7.org/fhir/R4/c
 Source: ``search-parameters.json`` of the R4 definitions (1,378 parameters; ``as`` already rewritten as
 ``ofType`` in the expressions; three parameters have no expression) and
 ``compartmentdefinition-patient.json``, derived by ``scripts/derive_fhir_model.py``.
+
+Two platform parameters (:data:`PLATFORM_SEARCH_PARAMS`) put the signed-record resources into their
+patient's compartment, which R4 does not: a document Bundle (``patient``: its Composition's subject) and a
+Provenance that records a signature on a document (``record-subject``: the document's subject, an
+extension). Without them a signed discharge paper, full of one patient's data, would belong to no
+patient, and the access policy would show it to every signed-in user (docs/signatures.md).
 """
 
 from __future__ import annotations
@@ -14,7 +20,14 @@ from functools import cache
 
 from senhealth.fhir.model import load_data
 
-__all__ = ["SearchParam", "all_search_params", "patient_compartment", "search_params_for"]
+__all__ = [
+    "PLATFORM_SEARCH_PARAMS",
+    "RECORD_SUBJECT_EXTENSION",
+    "SearchParam",
+    "all_search_params",
+    "patient_compartment",
+    "search_params_for",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,8 +41,37 @@ class SearchParam:
     components: tuple[tuple[str, str], ...] = ()  # (definition url, expression)
 
 
+#: The patient whose record a Provenance is about (a signature on one of their documents).
+RECORD_SUBJECT_EXTENSION = "https://senhealth.vn/fhir/StructureDefinition/record-subject"
+
+PLATFORM_SEARCH_PARAMS: tuple[SearchParam, ...] = (
+    SearchParam(
+        code="patient",
+        url="https://senhealth.vn/fhir/SearchParameter/Bundle-patient",
+        base=("Bundle",),
+        type="reference",
+        expression="Bundle.entry[0].resource.ofType(Composition).subject",
+        target=("Patient",),
+    ),
+    SearchParam(
+        code="record-subject",
+        url="https://senhealth.vn/fhir/SearchParameter/Provenance-record-subject",
+        base=("Provenance",),
+        type="reference",
+        expression=f"Provenance.extension.where(url = '{RECORD_SUBJECT_EXTENSION}').value.ofType(Reference)",
+        target=("Patient",),
+    ),
+)
+_PLATFORM_COMPARTMENT = {"Bundle": ("patient",), "Provenance": ("record-subject",)}
+
+
 @cache
 def all_search_params() -> tuple[SearchParam, ...]:
+    """The R4 parameters, then :data:`PLATFORM_SEARCH_PARAMS`."""
+    return _r4_search_params() + PLATFORM_SEARCH_PARAMS
+
+
+def _r4_search_params() -> tuple[SearchParam, ...]:
     rows = load_data("r4-search.json.gz")["searchParameters"]
     return tuple(
         SearchParam(
@@ -67,4 +109,7 @@ def search_params_for(resource_type: str) -> dict[str, SearchParam]:
 def patient_compartment() -> dict[str, tuple[str, ...]]:
     """Resource type -> the search parameters that put a resource in a Patient's compartment."""
     raw = load_data("r4-search.json.gz")["patientCompartment"]
-    return {k: tuple(v) for k, v in raw.items()}
+    out = {k: tuple(v) for k, v in raw.items()}
+    for res_type, codes in _PLATFORM_COMPARTMENT.items():
+        out[res_type] = out.get(res_type, ()) + tuple(c for c in codes if c not in out.get(res_type, ()))
+    return out

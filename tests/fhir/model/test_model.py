@@ -9,7 +9,12 @@ from pathlib import Path
 import pytest
 
 from senhealth.fhir.model import get_model
-from senhealth.fhir.model.search_parameters import all_search_params, patient_compartment, search_params_for
+from senhealth.fhir.model.search_parameters import (
+    PLATFORM_SEARCH_PARAMS,
+    all_search_params,
+    patient_compartment,
+    search_params_for,
+)
 from senhealth.fhir.model.valuesets import value_set_codes
 
 SHARED = Path(__file__).resolve().parents[3] / ".." / "shared" / "fhir-r4"
@@ -82,8 +87,8 @@ def test_constraints_and_subtypes() -> None:
 
 def test_search_parameters_and_compartment() -> None:
     params = all_search_params()
-    assert len(params) == 1378
-    assert sum(1 for p in params if p.expression) == 1375
+    assert len(params) == 1378 + len(PLATFORM_SEARCH_PARAMS)  # R4, then the platform's
+    assert sum(1 for p in params if p.expression) == 1375 + len(PLATFORM_SEARCH_PARAMS)
     patient = search_params_for("Patient")
     assert patient["birthdate"].type == "date" and patient["_id"].type == "token"
     assert "code-value-quantity" in search_params_for("Observation")

@@ -114,7 +114,7 @@ def test_fast_path_matches_engine_on_model_built_resources() -> None:
     resources = [build(rt, variant) for rt in get_model().resource_types() for variant in range(6)]
     compared, mismatches = _compare(resources)
     assert not mismatches, f"{len(mismatches)} mismatches, first: " + "\n".join(mismatches[:10])
-    assert compared == 15060
+    assert compared == 15072  # 15,060 for R4, 12 for the two platform parameters (6 variants each)
     populated = {
         (r["resourceType"], code)
         for r in resources

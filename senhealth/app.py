@@ -48,8 +48,11 @@ def install_platform(settings: Settings | None = None) -> None:
     FHIR core (this process): the server and the worker both call it."""
     from senhealth.analytics.bulk import register_bulk_operations
     from senhealth.core.config import get_settings
+    from senhealth.emr.claims.operations import register_claims_operations
     from senhealth.emr.documents.operations import register_document_operations
     from senhealth.emr.exchange.operations import register_exchange_operations
+    from senhealth.emr.pki.installation import trust_roots as pki_trust_roots
+    from senhealth.emr.pki.keystore import signing_key as pki_signing_key
     from senhealth.emr.printing import register_printing_operations
     from senhealth.emr.signatures import register_signature_operations
     from senhealth.fhir import access
@@ -74,8 +77,16 @@ def install_platform(settings: Settings | None = None) -> None:
     # Composition/$sign, $verify, $amend, $confirm and the guard keeping signed documents unchanged:
     # docs/signatures.md
     register_signature_operations(settings)
+    # the insurance claim XML: Encounter/$claim-xml signed with the facility's key, $import-claim-xml
+    # (docs/claims.md)
+    cfg = settings or get_settings()
+    register_claims_operations(
+        signing_key=lambda org: pki_signing_key(cfg, organization=org),
+        trust_roots=lambda: pki_trust_roots(cfg),
+        allow_unsigned=cfg.claims_allow_unsigned,
+    )
     # Composition/$pdf: the signed PDF and printed copies (marked, with a look-up code; audited): docs/printing.md
-    register_printing_operations(settings or get_settings(), person_name=_person_name)
+    register_printing_operations(cfg, person_name=_person_name)
 
 
 def build_app(settings: Settings | None = None) -> FastAPI:

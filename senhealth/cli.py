@@ -23,6 +23,7 @@ from rich.console import Console
 
 from senhealth.cli_audit import audit_app
 from senhealth.cli_bulk import bulk_app
+from senhealth.cli_claims import claims_app
 from senhealth.cli_db import db_app
 from senhealth.cli_jobs import jobs_app, worker_command
 from senhealth.cli_mpi import mpi_app
@@ -244,6 +245,7 @@ app.add_typer(terminology_app, name="terminology")
 app.add_typer(bulk_app, name="bulk")
 app.add_typer(pki_app, name="pki")
 app.add_typer(retention_app, name="retention")
+app.add_typer(claims_app, name="claims")
 
 
 async def _account(username: str) -> UserInfo | None:

@@ -151,6 +151,12 @@ class Settings(BaseSettings):
         "overriding the packaged ones.",
     )
 
+    claims_allow_unsigned: bool = Field(
+        default=False,
+        description="Accept claim XML files without a valid facility signature on $import-claim-xml "
+        "(migration of old archives only).",
+    )
+
     @model_validator(mode="after")
     def _production_needs_secrets(self) -> Settings:
         if self.environment == "production":

@@ -35,6 +35,14 @@ SELECT x.target_id, count(*) FROM idx_reference x JOIN fhir_search_param p ON p.
 WHERE p.res_type = 'Patient' AND p.code = 'organization' AND x.target_type = 'Organization'
 GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 1
 """
+_PRACTITIONER_AT = """
+SELECT x.target_id FROM idx_reference x
+JOIN fhir_search_param p ON p.param_id = x.param_id AND p.res_type = 'PractitionerRole' AND p.code = 'practitioner'
+JOIN idx_reference o ON o.pkey = x.pkey AND o.rid = x.rid
+JOIN fhir_search_param q ON q.param_id = o.param_id AND q.res_type = 'PractitionerRole' AND q.code = 'organization'
+WHERE o.target_id = %s AND x.target_type = 'Practitioner'
+ORDER BY 1 LIMIT 1
+"""
 _PATIENT_AT = """
 SELECT x.pkey FROM idx_reference x JOIN fhir_search_param p ON p.param_id = x.param_id
 WHERE p.res_type = 'Encounter' AND p.code = 'service-provider' AND x.target_id = %s
@@ -87,8 +95,14 @@ async def ensure_demo_accounts(url: str) -> list[DemoAccount]:
             _name(conn, "Organization", commune),
         )
         patient_name = _patient_name(conn, patient) if patient else ""
+        # the doctor is one of the hospital's practitioners, so that documents they write name them as
+        # author and they can sign them (docs/signatures.md)
+        prac_row = conn.execute(_PRACTITIONER_AT, (hospital,)).fetchone()
+        doctor_links = {"facility": f"Organization/{hospital}"}
+        if prac_row is not None:
+            doctor_links["practitioner"] = f"Practitioner/{prac_row[0]}"
     wanted: list[tuple[str, str, dict[str, str], str, str]] = [
-        ("bs.demo", "doctor", {"facility": f"Organization/{hospital}"}, "BS. Demo", hospital_name),
+        ("bs.demo", "doctor", doctor_links, "BS. Demo", hospital_name),
         (
             "yt.demo",
             "commune_health_worker",

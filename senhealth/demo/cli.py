@@ -139,16 +139,31 @@ def _show_accounts(url: str, host: str, port: int) -> None:
     import asyncio
 
     from senhealth.core import db
+    from senhealth.core.config import get_settings
     from senhealth.demo.accounts import DEMO_PASSWORD, ensure_demo_accounts
+    from senhealth.demo.signing import ensure_demo_signing
+    from senhealth.security.accounts import get_user
 
-    async def create() -> list[Any]:
+    async def create() -> tuple[list[Any], list[str]]:
         await db.open_pool(url, max_size=2)
         try:
-            return await ensure_demo_accounts(url)
+            made = await ensure_demo_accounts(url)
+            doctor = await get_user("bs.demo")
+            hospital = (doctor.facility or "").removeprefix("Organization/") if doctor is not None else ""
+            where = next((a.where for a in made if a.username == "bs.demo"), "")
+            issued = await ensure_demo_signing(
+                get_settings(),
+                hospital=hospital or None,
+                hospital_name=where,
+                base_url=f"http://{host}:{port}",
+            )
+            return made, issued
         finally:
             await db.close_pool()
 
-    made = asyncio.run(create())
+    made, issued = asyncio.run(create())
+    if issued:
+        err.print(f"Chứng thư ký số mẫu / demo signing certificates: {', '.join(issued)}")
     err.print(
         f"Ứng dụng web / web application: http://{host}:{port}/app  ·  cổng người dân / portal: /portal"
     )

@@ -53,7 +53,8 @@ async def run_operation(
         check_id(res_id)
     op = find_operation(name[1:], level, res_type)
     restriction = authorize("operation", res_type)
-    if op.affects_state and res_type is not None:  # it writes: the caller must also be allowed that write
+    if op.affects_state and res_type is not None and not op.authorizes_writes:
+        # it writes: the caller must also be allowed that write (unless the operation decides that itself)
         authorize("update" if level == "instance" else "create", res_type)
     pkey: str | None = None
     if res_type is not None and res_id is not None and (restriction is not None or auditing()):

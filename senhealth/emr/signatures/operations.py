@@ -67,6 +67,7 @@ from senhealth.fhir.operations.registry import (
     unregister,
 )
 from senhealth.fhir.store import Gone, NotFound
+from senhealth.security.policy import CARE_ROLES
 
 __all__ = [
     "AMEND",
@@ -140,11 +141,26 @@ def _key(settings: Any, *, user: str | None = None, organization: str | None = N
         raise OperationError(503, e.message, "not-supported") from None
 
 
+def _may_sign(principal: Principal) -> None:
+    """Who signs documents at all: the care roles and patients (their own documents, checked where the role
+    is); not officers, analysts or backend clients, whatever they may read. ``$sign`` and ``$confirm``
+    authorise their writes themselves (``Operation.authorizes_writes``): a patient signs without the right
+    to update the Composition."""
+    if principal.kind == "patient" or "patient" in principal.roles or principal.roles & CARE_ROLES:
+        return
+    raise OperationError(
+        403,
+        "Chỉ nhân viên y tế và người bệnh mới ký tài liệu / only clinical staff and patients sign documents",
+        "forbidden",
+    )
+
+
 async def _signer(settings: Any, principal: Principal | None, role: Role, comp: dict[str, Any]) -> Signer:
     if principal is None:
         raise OperationError(
             401, "Ký số cần người dùng đã đăng nhập / signing needs a signed-in user", "login"
         )
+    _may_sign(principal)
     facility = _ref_id(principal.facility, "Organization")
     on_behalf = {"reference": f"Organization/{facility}"} if facility else None
     if role == "organization":
@@ -364,6 +380,7 @@ async def _confirm(call: OperationCall) -> OperationResult:
         raise OperationError(
             401, "Xác nhận cần người dùng đã đăng nhập / confirming needs a signed-in user", "login"
         )
+    _may_sign(call.principal)
     comp = await _composition(call)
     if call.principal.kind == "patient" and call.principal.patient != _ref_id(comp.get("subject"), "Patient"):
         raise OperationError(403, "Đây không phải hồ sơ của bạn / this is not your record", "forbidden")
@@ -429,6 +446,7 @@ def register_signature_operations(settings: Any = None) -> None:
             handler=_sign,
             definition=SIGN,
             affects_state=True,
+            authorizes_writes=True,
             documentation="Sign the document of the Composition as the calling user (role: author, coauthor, "
             "verifier, witness, patient, organization).",
             **common,
@@ -462,6 +480,7 @@ def register_signature_operations(settings: Any = None) -> None:
             handler=_confirm,
             definition=CONFIRM,
             affects_state=True,
+            authorizes_writes=True,
             documentation="Record the patient's confirmation without a certificate (OTP or biometrics).",
             **common,
         ),

@@ -127,7 +127,9 @@ class Operation:
     ``affects_state`` forbids GET (https://hl7.org/fhir/R4/operations.html#request);
     ``definition`` is the canonical URL of its OperationDefinition, listed in the CapabilityStatement;
     ``raw_body_types``: media types (``application/xml``...) whose bodies reach the handler unparsed, as
-    ``OperationCall.raw_body``.
+    ``OperationCall.raw_body``; ``authorizes_writes``: the handler decides itself who may make the change
+    it makes (``$sign``: a patient signs their own document as patient without the right to update it), so
+    the API checks only that the caller may call operations and see the target, not that it may update it.
     """
 
     name: str  # without the "$"
@@ -138,6 +140,7 @@ class Operation:
     affects_state: bool = False
     documentation: str = ""
     raw_body_types: frozenset[str] = frozenset()
+    authorizes_writes: bool = False
 
     def applies(self, level: Level, resource_type: str | None) -> bool:
         if level not in self.levels:

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Iterator
 from io import BytesIO
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -15,7 +13,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa, utils
 from cryptography.hazmat.primitives.serialization import Encoding
-from emr_pki_support import TestPki, make_test_pki, softhsm_keystore
+from emr_pki_support import TestPki, softhsm_keystore
 
 from senhealth.emr.pki import certificate_authority as profiles
 from senhealth.emr.pki.errors import NoSigningKey
@@ -30,12 +28,6 @@ def token() -> Any:
     if store is None:
         pytest.skip("SoftHSM is not installed (Debian package softhsm2): no PKCS#11 token to test with")
     return store
-
-
-@pytest.fixture
-def pki(tmp_path: Path) -> Iterator[TestPki]:
-    with make_test_pki(tmp_path) as running:
-        yield running
 
 
 def _token_key(token: Any, pki: TestPki, username: str) -> SigningKey:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,12 +20,6 @@ from emr_pki_support import TestPki, make_test_pki
 from senhealth.emr.pki.errors import TimestampError
 from senhealth.emr.pki.timestamp import request_timestamp, timestamp_time, verify_timestamp
 from senhealth.emr.pki.timestamp_authority import TimeStampResp
-
-
-@pytest.fixture
-def pki(tmp_path: Path) -> Iterator[TestPki]:
-    with make_test_pki(tmp_path) as running:
-        yield running
 
 
 def _request(cert: x509.Certificate, issuer: x509.Certificate, *, nonce: bytes | None = None) -> bytes:

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
@@ -17,12 +15,6 @@ from emr_pki_support import TestPki, make_test_pki
 
 from senhealth.emr.pki.timestamp import request_timestamp, verify_timestamp
 from senhealth.emr.pki.validation import async_check_certificate, check_certificate
-
-
-@pytest.fixture
-def pki(tmp_path: Path) -> Iterator[TestPki]:
-    with make_test_pki(tmp_path) as running:
-        yield running
 
 
 def test_issue_sign_validate(pki: TestPki) -> None:

@@ -48,11 +48,11 @@ def _mark(code: str = "7KQ2M9XD4TAR") -> PrintMark:
     )  # fmt: skip
 
 
-def test_view_of_a_discharge_paper(print_url: str) -> None:
+def test_view_of_a_discharge_paper(emr_url: str) -> None:
     """The form's head (facility under its Department of Health, country and motto, form number, title),
     the sections numbered in Roman numerals, the signature blocks of a discharge paper."""
     view = document_view(
-        _bundle(print_url),
+        _bundle(emr_url),
         signatures=[SignatureMark("author", "BS. Lê Văn Lân", datetime(2015, 6, 3, 4, tzinfo=UTC), True)],
     )
     assert view.doc_type == "discharge-paper" and view.title_vi == "Giấy ra viện"
@@ -85,8 +85,8 @@ def test_narrative_is_sanitised() -> None:
     assert safe_narrative("a < b & c") == "a &lt; b &amp; c"
 
 
-def test_pdf_keeps_vietnamese_text_and_embeds_its_fonts(print_url: str) -> None:
-    bundle = _bundle(print_url)
+def test_pdf_keeps_vietnamese_text_and_embeds_its_fonts(emr_url: str) -> None:
+    bundle = _bundle(emr_url)
     pdf, pages = render_pdf(document_view(bundle))
     assert pdf.startswith(b"%PDF-") and pages == 1
     text = _text(pdf)[0]
@@ -109,10 +109,10 @@ def test_pdf_keeps_vietnamese_text_and_embeds_its_fonts(print_url: str) -> None:
         assert any(k in descriptor.get_object() for k in ("/FontFile", "/FontFile2", "/FontFile3"))
 
 
-def test_printed_copy_carries_the_marking_on_every_page(print_url: str) -> None:
+def test_printed_copy_carries_the_marking_on_every_page(emr_url: str) -> None:
     """A document of several pages: each page has the conversion marking (Vietnamese and English), the
     system and its owner, the look-up code, the verification URL, the time and the person who printed."""
-    pdf, pages = render_pdf(document_view(_bundle(print_url, long=True)), mark=_mark())
+    pdf, pages = render_pdf(document_view(_bundle(emr_url, long=True)), mark=_mark())
     assert pages >= 2
     texts = _text(pdf)
     assert len(texts) == pages
@@ -128,9 +128,9 @@ def test_printed_copy_carries_the_marking_on_every_page(print_url: str) -> None:
         assert f"Trang {i}/{pages}" in flat
 
 
-def test_qr_code_in_the_pdf_decodes_to_the_verification_url(print_url: str) -> None:
+def test_qr_code_in_the_pdf_decodes_to_the_verification_url(emr_url: str) -> None:
     """The QR image embedded in the printed PDF (every page) decodes to the copy's verification page."""
-    pdf, pages = render_pdf(document_view(_bundle(print_url, long=True)), mark=_mark())
+    pdf, pages = render_pdf(document_view(_bundle(emr_url, long=True)), mark=_mark())
     reader = pypdf.PdfReader(io.BytesIO(pdf))
     assert len(reader.pages) == pages >= 2
     for page in reader.pages:

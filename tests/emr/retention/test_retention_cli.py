@@ -19,10 +19,10 @@ runner = CliRunner()
 
 
 @pytest.fixture
-def cli_db(print_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    monkeypatch.setenv("SENHEALTH_DATABASE_URL", print_url)
+def cli_db(emr_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    monkeypatch.setenv("SENHEALTH_DATABASE_URL", emr_url)
     get_settings.cache_clear()
-    yield print_url
+    yield emr_url
     get_settings.cache_clear()
 
 

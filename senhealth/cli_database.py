@@ -10,7 +10,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
-__all__ = ["run_on_database", "with_database", "with_pool"]
+__all__ = ["run_command", "run_on_database", "with_database", "with_pool"]
 
 T = TypeVar("T")
 
@@ -43,3 +43,18 @@ def run_on_database(work: Callable[[], Awaitable[T]], *, max_size: int = 4) -> T
         return await with_pool(url, work, max_size=max_size)
 
     return with_database(main)
+
+
+def run_command(work: Callable[[], Awaitable[T]], *, max_size: int = 2) -> T:
+    """:func:`run_on_database` for a command: a refusal of the platform (``SenHealthError``) is printed in
+    red on stderr and the command exits with status 1."""
+    import typer
+    from rich.console import Console
+
+    from senhealth.core.errors import SenHealthError
+
+    try:
+        return run_on_database(work, max_size=max_size)
+    except SenHealthError as e:
+        Console(stderr=True).print(f"[red]{e.message}[/]")
+        raise typer.Exit(1) from None

@@ -26,7 +26,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from senhealth.cli_database import run_on_database
+from senhealth.cli_database import run_command
 from senhealth.core.errors import SenHealthError
 
 __all__ = ["pki_app"]
@@ -45,11 +45,7 @@ pki_app = typer.Typer(
 
 def _run(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run ``work`` with the pool open on the configured (or embedded) database, migrated."""
-    try:
-        return run_on_database(work, max_size=2)
-    except SenHealthError as e:
-        err.print(f"[red]{e.message}[/]")
-        raise typer.Exit(1) from None
+    return run_command(work)
 
 
 def _settings() -> Any:

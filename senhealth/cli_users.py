@@ -22,8 +22,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from senhealth.cli_database import run_on_database
-from senhealth.core.errors import SenHealthError
+from senhealth.cli_database import run_command
 from senhealth.security.roles import ROLES, Role
 
 __all__ = ["users_app"]
@@ -42,11 +41,7 @@ users_app = typer.Typer(
 
 def _run(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run ``work`` with the pool open on the configured (or embedded) database, migrated."""
-    try:
-        return run_on_database(work, max_size=2)
-    except SenHealthError as e:
-        err.print(f"[red]{e.message}[/]")
-        raise typer.Exit(1) from None
+    return run_command(work)
 
 
 def _print_uri(username: str, uri: str) -> None:

@@ -74,8 +74,8 @@ def pki_router(authority: Authority | AuthorityProvider | None = None) -> APIRou
             if isinstance(authority, Authority):
                 return authority
             return await authority(request)
-        except NotInitialised as e:
-            return _problem(503, e.message)
+        except NotInitialised as e:  # no CA here: nothing to answer (not an outage: 404, not 503)
+            return _problem(404, e.message)
 
     @router.post("/ocsp", summary="OCSP (RFC 6960), request in the body")
     async def ocsp_post(request: Request) -> Response:

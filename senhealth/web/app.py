@@ -40,7 +40,16 @@ from senhealth.web.i18n import N_
 from senhealth.web.keys import load_keys
 from senhealth.web.security_headers import SecurityHeaders
 from senhealth.web.sessions import SessionLimits
-from senhealth.web.views import auth, break_glass, documents, portal, review, staff, verification
+from senhealth.web.views import (
+    auth,
+    break_glass,
+    documents,
+    emr_documents,
+    portal,
+    review,
+    staff,
+    verification,
+)
 
 __all__ = ["PREFIXES", "ServerErrorPages", "build_web", "install_web"]
 
@@ -156,6 +165,7 @@ def build_web(
         *review.ROUTES,
         *break_glass.ROUTES,
         *documents.ROUTES,
+        *emr_documents.ROUTES,  # clinical documents, signing, print preview, claim XML
         *portal.ROUTES,
         *verification.ROUTES,
         Mount(STATIC_PREFIX, app=StaticFiles(directory=STATIC_DIR), name="static"),

@@ -69,8 +69,11 @@ def test_capability_statement(run_api: RunApi) -> None:
     pat_ops = {o["name"] for o in pat["operation"]}
     assert {"everything", "validate", "meta", "meta-add", "meta-delete"} <= pat_ops
     assert "everything" not in {o["name"] for o in by_type["Observation"].get("operation", [])}
-    # the core's own system operation; the platform's (Bulk Data) when another test installed it in this process
-    assert "meta" in {o["name"] for o in rest["operation"]} <= {"meta", "export", "import"}
+    # the core's own system operation; the platform's (Bulk Data, claim XML import) when another test installed
+    # them in this process
+    assert (
+        "meta" in {o["name"] for o in rest["operation"]} <= {"meta", "export", "import", "import-claim-xml"}
+    )
     # every interaction the statement claims has its route
     paths = openapi["paths"]
     for code in system | codes:

@@ -20,6 +20,9 @@ from emr_pki_support import TestPki, make_test_pki  # noqa: E402
 
 from senhealth.core.config import Settings  # noqa: E402
 from senhealth.core.migrate import migrate  # noqa: E402
+from senhealth.emr.claims.operations import unregister_claims_operations  # noqa: E402
+from senhealth.emr.documents.operations import unregister_document_operations  # noqa: E402
+from senhealth.emr.exchange.operations import unregister_exchange_operations  # noqa: E402
 from senhealth.emr.printing import unregister_printing_operations  # noqa: E402
 from senhealth.emr.signatures import remove_immutability_guard, unregister_signature_operations  # noqa: E402
 from senhealth.emr.signatures.confirmation import install_otp_sender  # noqa: E402
@@ -27,6 +30,9 @@ from senhealth.fhir import access  # noqa: E402
 
 
 def _reset() -> None:
+    unregister_claims_operations()
+    unregister_document_operations()
+    unregister_exchange_operations()
     unregister_printing_operations()
     unregister_signature_operations()
     remove_immutability_guard()

@@ -65,7 +65,7 @@ async def run_operation(
             pkey = None
         if restriction is not None and pkey is not None and not await can_see(store, restriction, pkey):
             raise hide(res_type, res_id)
-    elif restriction is not None and op.affects_state:
+    elif restriction is not None and op.affects_state and not op.authorizes_writes:
         raise FhirError(403, f"${op.name} is not available to your role", code="forbidden")
     query_params = _query(request)
     params = from_query(query_params)

@@ -26,7 +26,14 @@ from typing import Any, Final
 
 from cryptography import x509
 
-from senhealth.emr.claims.envelope import CertificateCheck, build_envelope, sign_envelope
+from senhealth.emr.claims import fhir_terms
+from senhealth.emr.claims.envelope import (
+    CertificateCheck,
+    EnvelopeError,
+    build_envelope,
+    read_envelope,
+    sign_envelope,
+)
 from senhealth.emr.claims.export import ClaimInvalid, claim_files, encounter_data
 from senhealth.emr.claims.export_mapping import ExportError
 from senhealth.emr.claims.importer import import_claim
@@ -129,6 +136,55 @@ def _claim_xml(resolve_key: KeyResolver) -> Callable[[OperationCall], Any]:
     return run
 
 
+#: Staff roles that import their own facility's claim files (a facility's records, written in bulk).
+IMPORTING_ROLES: Final = frozenset({"facility_admin", "doctor", "nurse"})
+
+
+async def _may_import(call: OperationCall, data: bytes) -> None:
+    """Who imports a claim file: an unrestricted caller (a system client, development without sign-in), or
+    a facility administrator, doctor or nurse of the facility the file comes from (``MACSKCB``, the
+    Organization with that facility code as identifier). ``$import-claim-xml`` authorises its writes
+    itself (``Operation.authorizes_writes``): the file's resources are the facility's own records."""
+    principal = call.principal
+    if call.restriction is None or principal is None:
+        return
+    if not principal.roles & IMPORTING_ROLES:
+        raise OperationError(
+            403,
+            "Vai trò của bạn không nhập hồ sơ XML / your role does not import claim files",
+            "forbidden",
+        )
+    try:
+        code = read_envelope(data).facility
+    except EnvelopeError:
+        return  # not an envelope: the import refuses it with the element at fault, writing nothing
+    own = (principal.facility or "").removeprefix("Organization/")
+    found = await _organizations_with_code(call, code)
+    if not own or own not in found:
+        raise OperationError(
+            403,
+            f"Chỉ nhân viên của cơ sở {code[:10]} mới nhập hồ sơ của cơ sở đó / only staff of facility "
+            f"{code[:10]} import its claim files",
+            "forbidden",
+            "THONGTINDONVI.MACSKCB",
+        )
+
+
+async def _organizations_with_code(call: OperationCall, code: str) -> list[str]:
+    from senhealth.fhir.search.execute import search
+    from senhealth.fhir.search.request import parse_search
+
+    request = parse_search(
+        "Organization",
+        [("identifier", f"{fhir_terms.FACILITY_SYSTEM}|{code}"), ("_count", "5")],
+        base_urls=call.store.base_urls,
+    )
+    param_ids = await call.store.param_ids()
+    async with call.store.pool.connection() as conn:
+        result = await search(conn, request, param_ids)
+    return [row.res_id for row in result.matches]
+
+
 def _import(
     roots: TrustRoots, allow_unsigned: bool, certificate_check: CertificateCheck | None
 ) -> Callable[[OperationCall], Any]:
@@ -150,6 +206,7 @@ def _import(
                 "forbidden",
                 "allowUnsigned",
             )
+        await _may_import(call, call.raw_body)
         trusted = roots() if callable(roots) else roots
         result = await import_claim(
             call.store,
@@ -195,6 +252,7 @@ def register_claims_operations(
             levels=frozenset({"system"}),
             definition=f"{_BASE}/import-claim-xml",
             affects_state=True,
+            authorizes_writes=True,
             raw_body_types=XML_TYPES,
             documentation=(
                 "Nhập một tệp XML giám định BHYT (GIAMDINHHS) / import one signed insurance claim file: "

@@ -47,7 +47,7 @@ from senhealth.emr.documents.document import build_document_bundle
 from senhealth.emr.pki.errors import TimestampError
 from senhealth.emr.pki.keys import SigningKey
 from senhealth.emr.pki.timestamp import request_timestamp
-from senhealth.emr.pki.validation import async_check_certificate
+from senhealth.emr.pki.validation import CertificateCheck, async_check_certificate
 from senhealth.emr.signatures.canonical import canonical_document
 from senhealth.emr.signatures.immutability import signature_writes
 from senhealth.emr.signatures.jws import JwsError, b64url, parse_detached, sign_detached, verify_detached
@@ -248,6 +248,45 @@ async def sign_document(
         )
     records = await signed_records(store, composition_id)
     _check_order(records, signer)
+    # the first signature makes the document final: the signed Bundle and its print say so
+    previous = await _finalise(store, composition_id) if records.latest is None else None
+    try:
+        return await _sign_and_store(
+            store, composition_id, signer, services, records, check, when, base_url, restriction
+        )
+    except BaseException:
+        if previous is not None:  # nothing was signed: the draft is a draft again
+            await _restore_status(store, composition_id, previous)
+        raise
+
+
+async def _finalise(store: FhirStore, composition_id: str) -> str | None:
+    """Set ``Composition.status`` to ``final`` before the first signature; the status it had (None when it
+    was final already or is not a draft: amended, entered-in-error)."""
+    comp = (await store.read("Composition", composition_id)).content
+    if comp is None or comp.get("status") != "preliminary":
+        return None
+    await store.update({**comp, "status": "final"})
+    return "preliminary"
+
+
+async def _restore_status(store: FhirStore, composition_id: str, status: str) -> None:
+    comp = (await store.read("Composition", composition_id)).content
+    if comp is not None and comp.get("status") == "final":
+        await store.update({**comp, "status": status})
+
+
+async def _sign_and_store(
+    store: FhirStore,
+    composition_id: str,
+    signer: Signer,
+    services: PkiServices,
+    records: SignedRecords,
+    check: CertificateCheck,
+    when: datetime,
+    base_url: str,
+    restriction: Restriction | None,
+) -> SignResult:
     if records.latest is None:
         document = await build_document_bundle(
             store, composition_id, base_url=base_url, timestamp=when, restriction=restriction

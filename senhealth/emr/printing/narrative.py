@@ -4,16 +4,17 @@ Spec: https://hl7.org/fhir/R4/narrative.html (the XHTML subset: no scripts, form
 attributes or external images; rules txt-1 and txt-2). The rendered document inserts a section's
 narrative as markup, so that its paragraphs, lists and tables print as the author laid them out;
 whatever reaches the template goes through :func:`safe_narrative` first, which rebuilds the markup from
-a whitelist of elements (attributes dropped except ``colspan`` / ``rowspan``; text escaped). A
-narrative that is not XHTML at all prints as escaped text. Hand-written because the standard library's
-HTML parser is all this needs, and a sanitiser library would add a dependency for twenty lines.
+an allow-list of elements (attributes dropped except numeric ``colspan`` / ``rowspan``; text escaped) with
+nh3 (the Ammonia sanitiser, https://nh3.readthedocs.io/); the web pages use the same function. A narrative
+that is not XHTML at all prints as escaped text.
 """
 
 from __future__ import annotations
 
-import html
 from html.parser import HTMLParser
 from typing import Final
+
+import nh3
 
 __all__ = ["narrative_plain_text", "safe_narrative"]
 
@@ -25,68 +26,35 @@ ALLOWED: Final = frozenset(
         "h3", "h4", "h5", "h6", "pre", "code", "blockquote",
     }
 )  # fmt: skip
-_VOID: Final = frozenset({"br"})
-_DROP_CONTENT: Final = frozenset({"script", "style", "iframe", "object", "embed", "template"})
+_DROP_CONTENT: Final = frozenset(
+    {"script", "style", "iframe", "object", "embed", "template", "head", "title"}
+)
 _KEPT_ATTRS: Final = frozenset({"colspan", "rowspan"})
 _BLOCK: Final = frozenset(
     {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "table", "ul", "ol", "dt", "dd"}
 )
 
 
-class _Sanitiser(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.out: list[str] = []
-        self.open: list[str] = []
-        self.skipping = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _DROP_CONTENT:
-            self.skipping += 1
-            return
-        if self.skipping or tag not in ALLOWED:
-            return
-        kept = "".join(
-            f' {k}="{int(v)}"' for k, v in attrs if k in _KEPT_ATTRS and v is not None and v.isdigit()
-        )
-        self.out.append(f"<{tag}{kept}>")
-        if tag not in _VOID:
-            self.open.append(tag)
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _VOID and not self.skipping:
-            self.out.append(f"<{tag}>")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in _DROP_CONTENT:
-            self.skipping = max(0, self.skipping - 1)
-            return
-        if self.skipping or tag not in ALLOWED or tag in _VOID or tag not in self.open:
-            return
-        while self.open:  # close what was left open inside it
-            last = self.open.pop()
-            self.out.append(f"</{last}>")
-            if last == tag:
-                break
-
-    def handle_data(self, data: str) -> None:
-        if not self.skipping:
-            self.out.append(html.escape(data, quote=False))
-
-    def result(self) -> str:
-        self.out.extend(f"</{tag}>" for tag in reversed(self.open))
-        self.open.clear()
-        return "".join(self.out)
+def _numeric_span(tag: str, attribute: str, value: str) -> str | None:
+    return value if attribute in _KEPT_ATTRS and value.isdigit() else None
 
 
-def safe_narrative(div: str | None) -> str:
-    """The narrative ``div`` as markup that is safe to insert (see the module docstring)."""
+def safe_narrative(div: str | None, *, tags: frozenset[str] = ALLOWED) -> str:
+    """The narrative ``div`` as markup that is safe to insert (see the module docstring); ``tags``: the
+    elements kept (default :data:`ALLOWED`)."""
     if not div:
         return ""
-    parser = _Sanitiser()
-    parser.feed(div)
-    parser.close()
-    return parser.result().strip()
+    kept = set(tags) - _DROP_CONTENT
+    spans: dict[str, set[str]] = {t: set(_KEPT_ATTRS) for t in ("td", "th") if t in kept}
+    return nh3.clean(
+        div,
+        tags=kept,
+        attributes=spans,
+        attribute_filter=_numeric_span,
+        clean_content_tags=set(_DROP_CONTENT),
+        link_rel=None,
+        strip_comments=True,
+    ).strip()
 
 
 class _Text(HTMLParser):

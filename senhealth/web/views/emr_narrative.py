@@ -2,7 +2,8 @@
 
 Showing: a section's ``text.div`` is XHTML (https://hl7.org/fhir/R4/narrative.html: only basic
 formatting, no scripts, no forms). It is re-written here through an allow-list (paragraphs, bold and
-italic, line breaks, lists, tables, headings) with **every attribute dropped** and every text escaped, so
+italic, line breaks, lists, tables, headings) with every attribute dropped (but a table cell's numeric
+``colspan`` / ``rowspan``) and every text escaped, by the printing module's sanitiser (nh3), so
 that a Composition from any source (an import, another system) can never put markup of its own into a
 page; what is not on the list keeps only its text.
 
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from html import escape
 from html.parser import HTMLParser
 from typing import Any, Final
 
@@ -28,6 +28,7 @@ from markupsafe import Markup
 from senhealth.emr.documents.builder import form_fields
 from senhealth.emr.documents.narrative import EMPTY_TEXT
 from senhealth.emr.documents.types import DocumentType, document_type_for_code
+from senhealth.emr.printing.narrative import safe_narrative as clean_narrative
 
 __all__ = [
     "EditorField",
@@ -44,67 +45,16 @@ _KEPT: Final = frozenset(
     {"p", "b", "strong", "i", "em", "u", "br", "ul", "ol", "li", "table", "thead", "tbody", "tfoot",
      "tr", "th", "td", "h3", "h4", "h5", "h6", "span", "div", "caption", "sub", "sup", "pre", "code"}
 )  # fmt: skip
-_VOID: Final = frozenset({"br"})
-_DROP_CONTENT: Final = frozenset(
-    {"script", "style", "iframe", "object", "embed", "template", "head", "title"}
-)
 #: Longest free text or field value the editor sends (the document service's own limit is 20,000).
 MAX_TEXT: Final = 20_000
 
 
-class _Sanitiser(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.out: list[str] = []
-        self.open: list[str] = []
-        self.skipping = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _DROP_CONTENT:
-            self.skipping += 1
-            return
-        if self.skipping or tag not in _KEPT:
-            return
-        if tag in _VOID:
-            self.out.append(f"<{tag}>")
-            return
-        self.out.append(f"<{tag}>")
-        self.open.append(tag)
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if not self.skipping and tag in _VOID:
-            self.out.append(f"<{tag}>")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in _DROP_CONTENT:
-            self.skipping = max(0, self.skipping - 1)
-            return
-        if self.skipping or tag not in _KEPT or tag in _VOID or tag not in self.open:
-            return
-        while self.open:
-            last = self.open.pop()
-            self.out.append(f"</{last}>")
-            if last == tag:
-                break
-
-    def handle_data(self, data: str) -> None:
-        if not self.skipping:
-            self.out.append(escape(data))
-
-    def result(self) -> str:
-        self.close()
-        while self.open:
-            self.out.append(f"</{self.open.pop()}>")
-        return "".join(self.out)
-
-
 def safe_narrative(div: Any) -> Markup:
-    """``div`` (a Narrative's XHTML) as markup safe to insert in a page (see the module docstring)."""
+    """``div`` (a Narrative's XHTML) as markup safe to insert in a page (see the module docstring): the
+    printing module's allow-list sanitiser, with this page's elements."""
     if not isinstance(div, str) or not div:
         return Markup("")
-    parser = _Sanitiser()
-    parser.feed(div)
-    return Markup(parser.result())  # built from an allow-list, every text escaped
+    return Markup(clean_narrative(div, tags=_KEPT))  # rebuilt from an allow-list, every text escaped
 
 
 class _Paragraphs(HTMLParser):

@@ -80,7 +80,9 @@ def test_narrative_is_sanitised() -> None:
         '<table><tr><td colspan="2" style="color:red">Ô</td></tr></table><style>p{}</style></div>'
     )
     clean = safe_narrative(dirty)
-    assert clean == '<div><p>Ổn <b>định</b></p>liên kết<table><tr><td colspan="2">Ô</td></tr></table></div>'
+    assert clean == (
+        '<div><p>Ổn <b>định</b></p>liên kết<table><tbody><tr><td colspan="2">Ô</td></tr></tbody></table></div>'
+    )
     assert narrative_plain_text(dirty).splitlines() == ["Ổn định", "liên kết", "Ô"]
     assert safe_narrative("a < b & c") == "a &lt; b &amp; c"
 

@@ -47,6 +47,7 @@ def install_platform(settings: Settings | None = None) -> None:
     """Install the access policy, the audit sink, the write hooks and the platform's operations into the
     FHIR core (this process): the server and the worker both call it."""
     from senhealth.analytics.bulk import register_bulk_operations
+    from senhealth.checkup.forms import register_forms_operations
     from senhealth.core.config import get_settings
     from senhealth.emr.claims.operations import register_claims_operations
     from senhealth.emr.documents.operations import register_document_operations
@@ -87,6 +88,8 @@ def install_platform(settings: Settings | None = None) -> None:
     )
     # Composition/$pdf: the signed PDF and printed copies (marked, with a look-up code; audited): docs/printing.md
     register_printing_operations(cfg, person_name=_person_name)
+    # check-up forms: QuestionnaireResponse/$extract (SDC definition-based extraction): docs/checkup-forms.md
+    register_forms_operations()
 
 
 def build_app(settings: Settings | None = None) -> FastAPI:

@@ -23,6 +23,7 @@ from rich.console import Console
 
 from senhealth.cli_audit import audit_app
 from senhealth.cli_bulk import bulk_app
+from senhealth.cli_checkup import checkup_app
 from senhealth.cli_claims import claims_app
 from senhealth.cli_db import db_app
 from senhealth.cli_jobs import jobs_app, worker_command
@@ -246,6 +247,7 @@ app.add_typer(bulk_app, name="bulk")
 app.add_typer(pki_app, name="pki")
 app.add_typer(retention_app, name="retention")
 app.add_typer(claims_app, name="claims")
+app.add_typer(checkup_app, name="checkup")
 
 
 async def _account(username: str) -> UserInfo | None:

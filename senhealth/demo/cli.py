@@ -138,10 +138,12 @@ def _show_accounts(url: str, host: str, port: int) -> None:
     """Create the demo's sign-in accounts and print them with the web addresses."""
     import asyncio
 
+    from senhealth.checkup.forms import install_forms
     from senhealth.core import db
     from senhealth.core.config import get_settings
     from senhealth.demo.accounts import DEMO_PASSWORD, ensure_demo_accounts
     from senhealth.demo.signing import ensure_demo_signing
+    from senhealth.fhir.store import FhirStore
     from senhealth.security.accounts import get_user
 
     async def create() -> tuple[list[Any], list[str]]:
@@ -157,6 +159,7 @@ def _show_accounts(url: str, host: str, port: int) -> None:
                 hospital_name=where,
                 base_url=f"http://{host}:{port}",
             )
+            await install_forms(FhirStore(db.get_pool()))  # the check-up Questionnaires (idempotent)
             return made, issued
         finally:
             await db.close_pool()

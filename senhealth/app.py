@@ -47,6 +47,7 @@ def install_platform(settings: Settings | None = None) -> None:
     """Install the access policy, the audit sink, the write hooks and the platform's operations into the
     FHIR core (this process): the server and the worker both call it."""
     from senhealth.analytics.bulk import register_bulk_operations
+    from senhealth.checkup.assessment import install_assessment
     from senhealth.checkup.forms import register_forms_operations
     from senhealth.core.config import get_settings
     from senhealth.emr.claims.operations import register_claims_operations
@@ -88,6 +89,8 @@ def install_platform(settings: Settings | None = None) -> None:
     )
     # Composition/$pdf: the signed PDF and printed copies (marked, with a look-up code; audited): docs/printing.md
     register_printing_operations(cfg, person_name=_person_name)
+    # risks recomputed when a patient's data changes (a job per patient, by the worker), registries: docs/checkup-registries.md
+    install_assessment()
     # check-up forms: QuestionnaireResponse/$extract (SDC definition-based extraction): docs/checkup-forms.md
     register_forms_operations()
 
@@ -99,6 +102,7 @@ def build_app(settings: Settings | None = None) -> FastAPI:
     from senhealth.api import create_app
     from senhealth.api.auth import install_auth
     from senhealth.api.bulk import bulk_router
+    from senhealth.api.cds_hooks import cds_hooks_router
     from senhealth.api.pki import pki_router
     from senhealth.api.subscriptions import subscriptions_router
     from senhealth.api.views import views_router
@@ -108,7 +112,7 @@ def build_app(settings: Settings | None = None) -> FastAPI:
 
     bootstrap()
     install_platform(settings)
-    routers = [views_router(), subscriptions_router(), bulk_router(), pki_router()]
+    routers = [views_router(), subscriptions_router(), bulk_router(), pki_router(), cds_hooks_router()]
     app = create_app(settings, authenticate=authenticate_request, extra_routers=routers)
     install_auth(app, AccountDirectory(), settings=settings)
     install_web(app, settings)

@@ -34,7 +34,7 @@ Authenticate = Callable[[Mapping[str, str]], Awaitable[Principal | None]]
 
 # Paths answered without a token even when sign-in is required.
 _OPEN_PREFIXES: Final = ("/.well-known/", "/auth/", "/docs", "/openapi.json", "/static/", "/pki/")
-_OPEN_PATHS: Final = frozenset({"/fhir/metadata", "/", "/health"})
+_OPEN_PATHS: Final = frozenset({"/fhir/metadata", "/", "/health", "/cds-services"})
 
 
 def _is_open(path: str) -> bool:

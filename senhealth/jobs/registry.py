@@ -20,6 +20,7 @@ TASK_MODULES: tuple[str, ...] = (
     "senhealth.analytics.bulk",
     "senhealth.fhir.subscriptions.delivery",
     "senhealth.emr.retention.tasks",
+    "senhealth.checkup.tasks",
 )
 
 

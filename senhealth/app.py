@@ -48,6 +48,7 @@ def install_platform(settings: Settings | None = None) -> None:
     FHIR core (this process): the server and the worker both call it."""
     from senhealth.analytics.bulk import register_bulk_operations
     from senhealth.checkup.assessment import install_assessment
+    from senhealth.checkup.campaigns import register_campaign_operations
     from senhealth.checkup.forms import register_forms_operations
     from senhealth.core.config import get_settings
     from senhealth.emr.claims.operations import register_claims_operations
@@ -93,6 +94,8 @@ def install_platform(settings: Settings | None = None) -> None:
     install_assessment()
     # check-up forms: QuestionnaireResponse/$extract (SDC definition-based extraction): docs/checkup-forms.md
     register_forms_operations()
+    # check-up campaigns: $plan-checkups, $checkup-coverage: docs/checkup-campaigns.md
+    register_campaign_operations()
 
 
 def build_app(settings: Settings | None = None) -> FastAPI:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from checkup_assessment_support import bp, condition, create_all, patient, quantity, run, smoking
+from checkup_record_support import bp, condition, create_all, patient, quantity, run, smoking
 
 import senhealth.checkup.tasks  # noqa: F401  (registers the tasks in this process)
 from senhealth.checkup.assessment import ASSESS_TASK, install_assessment, uninstall_assessment

@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from checkup_assessment_support import (
+from checkup_record_support import (
     NOW,
     bp,
     condition,

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from checkup_registries_support import NOW, Receiver, condition, encounter, organization, patient, run
+from checkup_record_support import NOW, Receiver, condition, encounter, organization, patient, run
 
 import senhealth.checkup.tasks  # noqa: F401  (registers the tasks in this process)
 from senhealth.checkup.registries import (

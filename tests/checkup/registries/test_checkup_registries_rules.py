@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from checkup_registries_support import NOW, bp, condition, encounter, patient, quantity
+from checkup_record_support import NOW, bp, condition, encounter, patient, quantity
 
 from senhealth.checkup.assessment.patient_record import record_from_resources
 from senhealth.checkup.registries import configure, control_status, eligible, get_config

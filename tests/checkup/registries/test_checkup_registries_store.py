@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from checkup_registries_support import (
+from checkup_record_support import (
     NOW,
     bp,
     condition,

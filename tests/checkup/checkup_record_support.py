@@ -1,5 +1,5 @@
-"""Test helpers for the check-up registries (the same builders as the assessment tests): a pool on a migrated
-schema, resources in the shared vocabulary (LOINC, ICD-10 as the demo writes it), a loopback HTTP receiver."""
+"""Test helpers shared by the check-up assessment and registries tests: a pool on a migrated schema, resources
+to write in the shared vocabulary (LOINC, ICD-10 as the demo writes it), a loopback HTTP receiver."""
 
 from __future__ import annotations
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,6 +37,10 @@ from psycopg.rows import TupleRow
 
 from senhealth.core.config import Settings
 from senhealth.core.migrate import migrate
+
+_TESTS = str(Path(__file__).resolve().parent)
+if _TESTS not in sys.path:  # helpers shared across test folders (store_runner_support)
+    sys.path.insert(0, _TESTS)
 
 DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 PREFIX = "senhealth_test_"

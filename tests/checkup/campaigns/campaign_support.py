@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from senhealth.core.db import create_pool
+from store_runner_support import run_with_store
+
 from senhealth.core.migrate import migrate
 from senhealth.demo.generator import generate_resources
 from senhealth.fhir.store import FhirStore
@@ -22,15 +22,8 @@ SOCIAL = "https://senhealth.vn/fhir/CodeSystem/social-status"
 
 
 def run_async(url: str, fn: Callable[[FhirStore], Awaitable[T]]) -> T:
-    async def main() -> T:
-        pool = create_pool(url, min_size=1, max_size=4)
-        await pool.open(wait=True)
-        try:
-            return await fn(FhirStore(pool))
-        finally:
-            await pool.close()
-
-    return asyncio.run(main())
+    """Run ``fn(store)`` on a pool opened on ``url`` (a migrated schema)."""
+    return run_with_store(url, fn)
 
 
 @dataclass

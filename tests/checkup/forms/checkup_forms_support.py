@@ -3,11 +3,11 @@ and responses answering the packaged forms."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from senhealth.core.db import create_pool
+from store_runner_support import run_with_store
+
 from senhealth.fhir.store import FhirStore
 
 T = TypeVar("T")
@@ -25,16 +25,7 @@ AUTHORED = "2026-03-10T09:30:00+07:00"
 
 def run_async(url: str, fn: Callable[[FhirStore], Awaitable[T]]) -> T:
     """Run ``fn(store)`` on a pool opened on ``url`` (a migrated schema)."""
-
-    async def main() -> T:
-        pool = create_pool(url, min_size=1, max_size=4)
-        await pool.open(wait=True)
-        try:
-            return await fn(FhirStore(pool))
-        finally:
-            await pool.close()
-
-    return asyncio.run(main())
+    return run_with_store(url, fn)
 
 
 async def seed(store: FhirStore) -> None:

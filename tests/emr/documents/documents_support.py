@@ -8,12 +8,12 @@ real store. ``seed(store)`` returns a :class:`Seeded` naming the ids.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from senhealth.core.db import create_pool
+from store_runner_support import run_with_store
+
 from senhealth.fhir.store import FhirStore
 
 T = TypeVar("T")
@@ -35,16 +35,7 @@ INSURANCE = "DN4797900123456"
 
 def run_async(url: str, fn: Callable[[FhirStore], Awaitable[T]]) -> T:
     """Run ``fn(store)`` on a pool opened on ``url`` (a migrated schema)."""
-
-    async def main() -> T:
-        pool = create_pool(url, min_size=1, max_size=4)
-        await pool.open(wait=True)
-        try:
-            return await fn(FhirStore(pool))
-        finally:
-            await pool.close()
-
-    return asyncio.run(main())
+    return run_with_store(url, fn)
 
 
 def ref(rtype: str, rid: str) -> dict[str, str]:

@@ -6,12 +6,12 @@ signature code with keys of the test PKI."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from senhealth.core import db
+from store_runner_support import run_with_store
+
 from senhealth.emr.pki.keys import SigningKey
 from senhealth.emr.signatures import Signer, pki_services, sign_document
 from senhealth.fhir.store import FhirStore
@@ -184,13 +184,4 @@ async def sign(store: FhirStore, settings: Any, comp_id: str, *, author: Signing
 
 def run_store(url: str, fn: Callable[[FhirStore], Awaitable[T]]) -> T:
     """Run ``fn(store)`` on a pool opened on ``url`` (a migrated schema)."""
-
-    async def main() -> T:
-        pool = db.create_pool(url, min_size=1, max_size=4)
-        await pool.open(wait=True)
-        try:
-            return await fn(FhirStore(pool, base_urls=(BASE,)))
-        finally:
-            await pool.close()
-
-    return asyncio.run(main())
+    return run_with_store(url, fn, base_urls=(BASE,))

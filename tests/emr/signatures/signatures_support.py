@@ -4,13 +4,13 @@ patient, an inpatient stay with a diagnosis and a lab result, and the discharge 
 
 from __future__ import annotations
 
-import asyncio
 import base64
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from senhealth.core import db
+from store_runner_support import run_with_store
+
 from senhealth.fhir.store import FhirStore
 
 T = TypeVar("T")
@@ -144,16 +144,7 @@ async def seed(store: FhirStore, comp_id: str = COMPOSITION) -> None:
 
 def run_store(url: str, fn: Callable[[FhirStore], Awaitable[T]]) -> T:
     """Run ``fn(store)`` on a pool opened on ``url`` (a migrated schema)."""
-
-    async def main() -> T:
-        pool = db.create_pool(url, min_size=1, max_size=4)
-        await pool.open(wait=True)
-        try:
-            return await fn(FhirStore(pool))
-        finally:
-            await pool.close()
-
-    return asyncio.run(main())
+    return run_with_store(url, fn)
 
 
 def jws_header(signature: dict[str, Any]) -> dict[str, Any]:

@@ -43,6 +43,7 @@ from senhealth.web.sessions import SessionLimits
 from senhealth.web.views import (
     auth,
     break_glass,
+    checkup_station,
     documents,
     emr_documents,
     portal,
@@ -166,6 +167,7 @@ def build_web(
         *break_glass.ROUTES,
         *documents.ROUTES,
         *emr_documents.ROUTES,  # clinical documents, signing, print preview, claim XML
+        *checkup_station.ROUTES,  # the commune station's day, check-up form, risk result, worklists
         *portal.ROUTES,
         *verification.ROUTES,
         Mount(STATIC_PREFIX, app=StaticFiles(directory=STATIC_DIR), name="static"),

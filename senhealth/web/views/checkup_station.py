@@ -1,0 +1,350 @@
+"""The commune health station's pages (issue 7, build item 6; docs/web-checkup.md).
+
+- ``GET /app/station``: the station's day: today's check-up Appointments of the campaign, a patient
+  search for walk-ins, each with "start check-up"; the station's coverage of the year
+  (:func:`senhealth.checkup.campaigns.coverage`) and links to the worklists.
+- ``GET /app/station/checkup/{patient_id}``: the check-up form, the Questionnaire for the patient's age
+  and sex (:func:`senhealth.checkup.forms.form_for`, read from the store by its canonical URL when it is
+  installed there). ``POST`` the same path: the check-up Encounter is created (type
+  ``encounter-type|checkup``, class AMB, serviceProvider the user's facility, status finished), the
+  QuestionnaireResponse goes to ``QuestionnaireResponse/$extract?persist=true``; then the risks are
+  computed and the registries updated in this request (:func:`senhealth.checkup.assessment.assess`,
+  :func:`senhealth.checkup.registries.enrol`), and the browser goes to the result.
+- ``GET /app/station/checkup/{patient_id}/result``: :mod:`.checkup_result`.
+- ``GET /app/station/worklists?kind=overdue|uncontrolled|tests-missing``:
+  :func:`senhealth.checkup.registries.worklist` of the user's facility.
+
+Patient data is read and written through the FHIR API as the signed-in user (the access policy and the
+audit apply). The assessment, enrolment, worklists and coverage are the domain functions on the store:
+they run only for a care role of a facility, only for that facility's station, and only after the user
+could read the patient through the API. No offline mode in this version (docs/web-checkup.md).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Final
+from zoneinfo import ZoneInfo
+
+import orjson
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from senhealth.checkup.assessment import assess
+from senhealth.checkup.campaigns import coverage
+from senhealth.checkup.forms import form_for
+from senhealth.checkup.registries import KINDS, WorklistError, enrol, worklist
+from senhealth.security.policy import CARE_ROLES
+from senhealth.web.context import (
+    PageError,
+    Redirect,
+    csrf_protected,
+    fhir,
+    lang_of,
+    render,
+    require_staff,
+    state,
+)
+from senhealth.web.fhir_client import FhirClient, FhirError, resources
+from senhealth.web.i18n import N_
+from senhealth.web.record import patient_name
+from senhealth.web.sessions import Session
+from senhealth.web.views.checkup_questionnaire import FieldError, form_sections, response_items
+from senhealth.web.views.checkup_result import result_context
+from senhealth.web.views.emr_fhir import emr_fhir, issues_of
+
+__all__ = ["ROUTES"]
+
+ZONE: Final = ZoneInfo("Asia/Ho_Chi_Minh")
+CHECKUP_TYPE: Final = {
+    "system": "https://senhealth.vn/fhir/CodeSystem/encounter-type",
+    "code": "checkup",
+    "display": "Khám sức khỏe",
+}
+ACT_CODE: Final = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+CCCD: Final = "https://senhealth.vn/fhir/sid/cccd"
+CSS: Final = "/static/web/checkup-station.css"
+#: The worklists' names, shown through the catalogue (``_(kind)`` in the templates).
+KIND_LABELS: Final = (N_("overdue"), N_("uncontrolled"), N_("tests-missing"))
+
+
+def _facility(found: Session) -> str:
+    if found.role not in CARE_ROLES or not found.facility:
+        raise PageError(403, N_("The station's pages are for health workers of a facility."))
+    return found.facility.removeprefix("Organization/")
+
+
+def _today() -> dt.date:
+    return dt.datetime.now(ZONE).date()
+
+
+def _age(patient: dict[str, Any], today: dt.date) -> int | None:
+    try:
+        born = dt.date.fromisoformat(str(patient.get("birthDate") or "")[:10])
+    except ValueError:
+        return None
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
+def _cccd(patient: dict[str, Any]) -> str:
+    return next((str(i.get("value")) for i in patient.get("identifier") or [] if i.get("system") == CCCD), "")
+
+
+def _row(patient: dict[str, Any], today: dt.date, when: str = "") -> dict[str, Any]:
+    return {
+        "id": patient.get("id"),
+        "name": patient_name(patient),
+        "birth": patient.get("birthDate", ""),
+        "age": _age(patient, today),
+        "gender": patient.get("gender", ""),
+        "cccd": _cccd(patient),
+        "when": when,
+    }
+
+
+async def _todays_list(client: FhirClient, today: dt.date) -> list[dict[str, Any]]:
+    """Today's check-up Appointments the user may see (the access policy keeps them to the station's
+    patients), with their patients."""
+    search = [
+        ("date", today.isoformat()),
+        ("service-type", f"{CHECKUP_TYPE['system']}|checkup"),
+        ("_include", "Appointment:patient"),
+        ("_count", "200"),
+    ]
+    try:
+        bundle = await client.search("Appointment", search)
+    except FhirError:
+        return []
+    patients = {p.get("id"): p for p in resources(bundle, "Patient")}
+    out = []
+    for appointment in resources(bundle, "Appointment"):
+        if appointment.get("status") in ("cancelled", "noshow", "entered-in-error"):
+            continue
+        for participant in appointment.get("participant") or []:
+            ref = str((participant.get("actor") or {}).get("reference") or "")
+            if ref.startswith("Patient/") and ref.removeprefix("Patient/") in patients:
+                start = str(appointment.get("start") or "")
+                out.append(_row(patients[ref.removeprefix("Patient/")], today, start[11:16]))
+    return sorted(out, key=lambda r: (r["when"], r["name"]))
+
+
+async def station_page(request: Request) -> Response:
+    found = await require_staff(request)
+    facility = _facility(found)
+    today = _today()
+    query = request.query_params.get("q", "").strip()
+    async with fhir(request, found) as client:
+        todays = await _todays_list(client, today)
+        walk_ins: list[dict[str, Any]] = []
+        if query:
+            param = "identifier" if query.isdigit() else "name"
+            value = f"{CCCD}|{query}" if param == "identifier" else query
+            found_patients = await client.search_all("Patient", [(param, value), ("_count", "20")], pages=1)
+            walk_ins = [_row(p, today) for p in found_patients]
+    store = state(request).fhir_store
+    rows = []
+    try:
+        rows = await coverage(store, today.year, communes=[facility])
+    except ValueError:
+        rows = []
+    cover = rows[0] if rows else None
+    context = {
+        "css": CSS,
+        "today": today,
+        "todays": todays,
+        "query": query,
+        "walk_ins": walk_ins,
+        "coverage": cover,
+        "rate": round(100 * cover.covered / cover.target, 1) if cover and cover.target else None,
+        "year": today.year,
+        "kinds": KINDS,
+    }
+    return render(request, "checkup/station.html", context)
+
+
+async def _patient(client: FhirClient, patient_id: str) -> dict[str, Any]:
+    try:
+        return await client.read("Patient", patient_id)
+    except FhirError as exc:
+        if exc.status in (403, 404, 410):
+            raise PageError(404, N_("This patient is not known, or not in your care.")) from None
+        raise
+
+
+async def _questionnaire(client: FhirClient, age: int, sex: str) -> dict[str, Any]:
+    """The form for the patient's age and sex: the stored Questionnaire of that canonical URL and
+    version when installed, else the packaged one."""
+    packaged = form_for(age, sex)
+    try:
+        stored = await client.search_all(
+            "Questionnaire", [("url", packaged["url"]), ("version", packaged["version"])], pages=1
+        )
+    except FhirError:
+        stored = []
+    return stored[0] if stored else packaged
+
+
+async def _form_context(
+    request: Request, found: Session, patient_id: str, values: dict[str, str] | None = None
+) -> dict[str, Any]:
+    _facility(found)
+    today = _today()
+    async with fhir(request, found) as client:
+        patient = await _patient(client, patient_id)
+        age = _age(patient, today)
+        sex = patient.get("gender")
+        if age is None or sex not in ("male", "female"):
+            raise PageError(
+                422, N_("The check-up form needs the patient's birth date and sex (male or female).")
+            )
+        questionnaire = await _questionnaire(client, age, str(sex))
+    lang = lang_of(request)
+    title = questionnaire.get("title", "")
+    if lang != "vi":
+        title = next(
+            (
+                str(e2.get("valueString"))
+                for e in (questionnaire.get("_title") or {}).get("extension") or []
+                for e2 in e.get("extension") or []
+                if e2.get("url") == "content"
+            ),
+            title,
+        )
+    return {
+        "css": CSS,
+        "patient": _row(patient, today),
+        "age": age,
+        "sex": str(sex),
+        "questionnaire": questionnaire,
+        "form_title": title,
+        "sections": form_sections(questionnaire, lang=lang, age=age, values=values),
+        "error": None,
+        "error_item": None,
+    }
+
+
+async def form_page(request: Request) -> Response:
+    found = await require_staff(request)
+    context = await _form_context(request, found, request.path_params["patient_id"])
+    return render(request, "checkup/form.html", context)
+
+
+def _posted(form: FormData) -> dict[str, str]:
+    return {k.removeprefix("q:"): str(v) for k, v in form.items() if k.startswith("q:")}
+
+
+def _link_id_of(text: str) -> str | None:
+    """The linkId an ``$extract`` refusal names (``linkId X: ...``)."""
+    head, sep, _ = text.partition(":")
+    return head.removeprefix("linkId ").strip() if sep and head.startswith("linkId ") else None
+
+
+async def submit_checkup(request: Request, form: FormData) -> Response:
+    found = await require_staff(request)
+    facility = _facility(found)
+    patient_id = request.path_params["patient_id"]
+    posted = _posted(form)
+    context = await _form_context(request, found, patient_id, posted)
+    questionnaire, age = context["questionnaire"], context["age"]
+    try:
+        items = response_items(questionnaire, posted, age=age)
+    except FieldError as exc:
+        context.update(error=exc.text, error_item=exc.link_id)
+        return render(request, "checkup/form.html", context, status=422)
+    now = dt.datetime.now(ZONE).replace(microsecond=0)
+    encounter = {
+        "resourceType": "Encounter",
+        "status": "finished",
+        "class": {"system": ACT_CODE, "code": "AMB", "display": "ambulatory"},
+        "type": [{"coding": [CHECKUP_TYPE], "text": "Khám sức khỏe định kỳ"}],
+        "subject": {"reference": f"Patient/{patient_id}"},
+        "serviceProvider": {"reference": f"Organization/{facility}"},
+        "period": {"start": now.isoformat(), "end": now.isoformat()},
+    }
+    response: dict[str, Any] = {
+        "resourceType": "QuestionnaireResponse",
+        "questionnaire": f"{questionnaire['url']}|{questionnaire['version']}",
+        "status": "completed",
+        "subject": {"reference": f"Patient/{patient_id}"},
+        "authored": now.isoformat(),
+        "item": items,
+    }
+    async with emr_fhir(request, found) as api:
+        # check the answers before anything is written: $extract without persist writes nothing
+        response["encounter"] = {"reference": "Encounter/pending"}
+        dry = await api.post_raw(
+            "QuestionnaireResponse/$extract", orjson.dumps(response), "application/fhir+json"
+        )
+        if not dry.ok:
+            return _refused(request, context, dry.json or {}, dry.status)
+        created = await api.post_raw("Encounter", orjson.dumps(encounter), "application/fhir+json")
+        if not created.ok or created.json is None:
+            return _refused(request, context, created.json or {}, created.status)
+        response["encounter"] = {"reference": f"Encounter/{created.json['id']}"}
+        answer = await api.post_raw(
+            "QuestionnaireResponse/$extract?persist=true", orjson.dumps(response), "application/fhir+json"
+        )
+        if not answer.ok:
+            return _refused(request, context, answer.json or {}, answer.status)
+    store = state(request).fhir_store
+    await assess(store, patient_id)
+    await enrol(store, patient_id)
+    raise Redirect(f"/app/station/checkup/{patient_id}/result?done=1")
+
+
+def _refused(request: Request, context: dict[str, Any], outcome: dict[str, Any], status: int) -> Response:
+    issues = issues_of(outcome)
+    text = issues[0].text if issues else str(status)
+    item = _link_id_of(text)
+    context.update(error=text, error_item=item)
+    return render(request, "checkup/form.html", context, status=422 if status < 500 else 502)
+
+
+async def result_page(request: Request) -> Response:
+    found = await require_staff(request)
+    _facility(found)
+    patient_id = request.path_params["patient_id"]
+    today = _today()
+    async with fhir(request, found) as client:
+        patient = await _patient(client, patient_id)
+        age = _age(patient, today)
+        context = await result_context(client, patient_id, age, lang_of(request))
+    context.update(css=CSS, patient=_row(patient, today), done=request.query_params.get("done") == "1")
+    return render(request, "checkup/result.html", context)
+
+
+async def worklists_page(request: Request) -> Response:
+    found = await require_staff(request)
+    facility = _facility(found)
+    kind = request.query_params.get("kind", "uncontrolled")
+    try:
+        items = await worklist(state(request).fhir_store, facility, kind)
+    except WorklistError:
+        raise PageError(
+            400, N_("Choose one of the worklists: overdue, uncontrolled or tests missing.")
+        ) from None
+    lang = lang_of(request)
+    rows = [
+        {
+            "id": i.patient_id,
+            "name": i.name,
+            "phone": i.phone or "",
+            "registry": i.registry,
+            "reason": i.reason_vi if lang == "vi" else i.reason_en,
+            "last_visit": i.last_visit,
+            "due": i.due,
+        }
+        for i in items
+    ]
+    return render(request, "checkup/worklists.html", {"css": CSS, "kind": kind, "kinds": KINDS, "rows": rows})
+
+
+ROUTES = [
+    Route("/app/station", station_page, methods=["GET"]),
+    Route("/app/station/worklists", worklists_page, methods=["GET"]),
+    Route("/app/station/checkup/{patient_id:str}", form_page, methods=["GET"]),
+    Route("/app/station/checkup/{patient_id:str}", csrf_protected(submit_checkup), methods=["POST"]),
+    Route("/app/station/checkup/{patient_id:str}/result", result_page, methods=["GET"]),
+]

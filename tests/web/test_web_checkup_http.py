@@ -1,0 +1,122 @@
+"""The station's pages over HTTP, in-process (real PostgreSQL, the platform as ``build_app`` makes it, the
+pages' routes from ``checkup_web_support.install_checkup``): the form's refusals name the item and leave
+nothing written; a saved check-up gives the risk, the registry, the worklist and the coverage."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from checkup_web_support import MINH, WORKER, install_checkup, seed_station
+from web_dataset import PASSWORD, seed, system_token
+from web_support import csrf_of, sign_in
+
+from senhealth.app import build_app
+from senhealth.core.config import Settings
+from senhealth.core.migrate import migrate
+from senhealth.fhir import access
+from senhealth.web import install_web
+
+FORM = f"/app/station/checkup/{MINH}"
+GOOD = {
+    "q:known-hypertension": "true",
+    "q:smoking": "77176002",
+    "q:bp-systolic": "165",
+    "q:bp-diastolic": "100",
+    "q:height": "165",
+    "q:weight": "70",
+    "q:cholesterol": "6.2",
+}
+
+
+def text_of(html: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
+def run(settings: Settings, scenario: Any) -> Any:
+    async def main() -> Any:
+        app = build_app(settings)
+        install_web(app, settings)
+        install_checkup(app)
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 40000))
+            async with httpx.AsyncClient(transport=transport, base_url="http://test", timeout=120) as client:
+                await seed(client, settings, with_clinical=False)
+                secret = await seed_station(client, settings)
+                r = await sign_in(client, WORKER, PASSWORD, totp_secret=secret)
+                assert r.status_code == 200, r.text[:300]
+                return await scenario(client)
+
+    return asyncio.run(main())
+
+
+@pytest.fixture
+def settings(schema_url: str, tmp_path: Path) -> Any:
+    migrate(schema_url)
+    yield Settings(
+        database_url=schema_url, data_dir=tmp_path, auth_required=True, facility_networks=["10.0.0.0/8"]
+    )
+    access.install(policy=access.OPEN, sink=access.NO_AUDIT)
+
+
+async def _encounters(client: httpx.AsyncClient, settings: Settings) -> int:
+    r = await client.get(
+        "/fhir/Encounter",
+        params={"subject": f"Patient/{MINH}", "_summary": "count"},
+        headers={"Authorization": f"Bearer {system_token(settings)}"},
+    )
+    assert r.status_code == 200, r.text[:300]
+    return int(r.json()["total"])
+
+
+def test_form_refuses_bad_values_naming_the_item_and_writes_nothing(settings: Settings) -> None:
+    async def scenario(c: httpx.AsyncClient) -> None:
+        page = await c.get(FORM)
+        assert page.status_code == 200, page.text[:500]
+        assert 'name="q:bp-systolic"' in page.text and "mm[Hg]" in page.text
+        assert 'id="q-age"' in page.text and 'value="55"' in page.text
+        token = csrf_of(page.text)
+        r = await c.post(FORM, data={**GOOD, "q:bp-systolic": "abc", "csrf_token": token})
+        assert r.status_code == 422
+        assert 'data-item="bp-systolic"' in r.text
+        assert 'id="q-bp-systolic" name="q:bp-systolic" value="abc"' in r.text  # kept for correction
+        assert 'aria-invalid="true"' in r.text
+        r = await c.post(FORM, data={**GOOD, "q:bp-systolic": "400", "csrf_token": token})
+        assert r.status_code == 422, r.text[:500]
+        assert 'data-item="bp-systolic"' in r.text, text_of(r.text)[:800]
+        assert 'value="400"' in r.text  # what was typed stays in the form
+        assert await _encounters(c, settings) == 0  # nothing half-written
+
+    run(settings, scenario)
+
+
+def test_saved_checkup_gives_risk_registry_worklist_and_coverage(settings: Settings) -> None:
+    async def scenario(c: httpx.AsyncClient) -> None:
+        station = await c.get("/app/station")
+        assert station.status_code == 200, station.text[:500]
+        assert f'data-id="{MINH}"' in station.text
+        before = int(re.search(r'id="coverage-covered">(\d+)<', station.text).group(1))  # type: ignore[union-attr]
+        page = await c.get(FORM)
+        r = await c.post(FORM, data={**GOOD, "csrf_token": csrf_of(page.text)})
+        assert r.status_code == 303, r.text[:800]
+        result = await c.get(r.headers["location"])
+        assert result.status_code == 200
+        assert 'id="patient-cell"' in result.text
+        cell = re.search(r'<td class="band-(\d)[^"]*" id="patient-cell"', result.text)
+        assert cell is not None
+        assert 'data-registry="hypertension"' in result.text
+        assert 'data-grade="grade-2"' in result.text
+        worklist = await c.get("/app/station/worklists", params={"kind": "uncontrolled"})
+        assert f'data-id="{MINH}"' in worklist.text
+        bad = await c.get("/app/station/worklists", params={"kind": "everyone"})
+        assert bad.status_code == 400
+        station = await c.get("/app/station")
+        after = int(re.search(r'id="coverage-covered">(\d+)<', station.text).group(1))  # type: ignore[union-attr]
+        assert after == before + 1
+        assert await _encounters(c, settings) == 1
+
+    run(settings, scenario)

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright.sync_api import Browser
 from web_dataset import Seeded, seed
 from web_support import RunWeb
 
@@ -25,6 +26,8 @@ from senhealth.fhir import access
 from senhealth.security.login_rate import LoginLimit
 from senhealth.web import install_web
 from senhealth.web.sessions import SessionLimits
+
+CHROMIUM = "/usr/bin/chromium"
 
 Scenario = Callable[[httpx.AsyncClient, Seeded], Awaitable[Any]]
 
@@ -65,3 +68,20 @@ def run_web(web_settings: Settings) -> RunWeb:
         return asyncio.run(main())
 
     return run
+
+
+@pytest.fixture(scope="module")
+def browser(live: Any) -> Iterator[Browser]:
+    """Debian's Chromium driven by Playwright, launched once per browser test module (after the module's
+    ``live`` server, whose set-up runs its own event loop) and closed after it: a live Playwright loop must
+    not outlast the module, other tests of the process run their own event loops."""
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's Chromium is not installed")
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        try:
+            yield chromium
+        finally:
+            chromium.close()

@@ -27,7 +27,7 @@ import httpx
 import psycopg
 import pyotp
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 from web_dataset import PASSWORD, Seeded, seed, system_token
@@ -125,16 +125,6 @@ def _shots(tmp_path_factory: pytest.TempPathFactory) -> None:
     SHOTS[:] = [
         DOCS_SHOTS if os.environ.get("SENHEALTH_WEB_SCREENSHOTS") == "1" else tmp_path_factory.mktemp("shots")
     ]
-
-
-@pytest.fixture(scope="module")
-def browser(live: Live) -> Iterator[Browser]:
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 def _sign_in(page: Page, live: Live, username: str, *, shots: bool = False) -> None:

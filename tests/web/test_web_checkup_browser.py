@@ -28,7 +28,7 @@ import psycopg
 import pyotp
 import pytest
 from checkup_web_support import MINH, WORKER, seed_station
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 from web_dataset import PASSWORD, seed
@@ -112,16 +112,6 @@ def live(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         server.wait(timeout=30)
         with psycopg.connect(database_url, autocommit=True) as admin:
             admin.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
-
-
-@pytest.fixture(scope="module")
-def browser(live: Live) -> Iterator[Browser]:
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 @pytest.fixture(scope="module")

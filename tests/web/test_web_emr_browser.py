@@ -42,7 +42,7 @@ import pytest
 import zxingcpp
 from emr_web_support import HOSPITAL, TestPki, make_test_pki, uninstall_emr
 from PIL import Image
-from playwright.sync_api import Browser, FilePayload, Page, expect, sync_playwright
+from playwright.sync_api import Browser, FilePayload, Page, expect
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 from web_dataset import PASSWORD, Seeded, seed, system_token
@@ -191,16 +191,6 @@ def _shots(tmp_path_factory: pytest.TempPathFactory) -> None:
 def shot(page: Page, name: str, *, full: bool = False) -> None:
     SHOTS[0].mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS[0] / f"{name}.png"), full_page=full)
-
-
-@pytest.fixture(scope="module")
-def browser(live: Live) -> Iterator[Browser]:
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 @pytest.fixture(scope="module")

@@ -144,27 +144,33 @@ def status_command(composition_id: str, as_of: AsOf = None) -> None:
     out.print(f"{status.decision(when)}: {vi} / {en}")
 
 
+async def _audit_hold(conn: Any, hold: Any, by: str, event: str, when: datetime, reason: str) -> None:
+    """The audit event of placing or releasing a legal hold, in the same transaction."""
+    from senhealth.fhir.access import AccessEvent, audit_sink
+
+    kind, _, ident = hold.target.partition("/")
+    await audit_sink().record(
+        conn,
+        AccessEvent(
+            when=when, principal=_principal(by), action="operation", res_type=kind, res_id=ident,
+            query="retention-hold", patients=[ident] if kind == "Patient" else [],
+            details={"event": event, "hold": hold.id, "reason": reason},
+        ),
+    )  # fmt: skip
+
+
 @hold_app.command("place")
 def hold_place_command(target: str, reason: Reason, by: By) -> None:
     """Place a legal hold on Composition/<id>, Encounter/<id> or Patient/<id>."""
     from senhealth.core.db import transaction
     from senhealth.emr.retention.hold import HoldError, place_hold
-    from senhealth.fhir.access import AccessEvent, audit_sink
 
     _install_audit()
 
     async def work() -> Any:
         async with transaction() as conn:
             hold = await place_hold(conn, target, reason=reason, by=by)
-            kind, _, ident = hold.target.partition("/")
-            await audit_sink().record(
-                conn,
-                AccessEvent(
-                    when=hold.placed_at, principal=_principal(by), action="operation", res_type=kind, res_id=ident,
-                    query="retention-hold", patients=[ident] if kind == "Patient" else [],
-                    details={"event": "legal-hold-placed", "hold": hold.id, "reason": hold.reason},
-                ),
-            )  # fmt: skip
+            await _audit_hold(conn, hold, by, "legal-hold-placed", hold.placed_at, hold.reason)
             return hold
 
     try:
@@ -180,23 +186,15 @@ def hold_release_command(hold_id: int, reason: Reason, by: By) -> None:
     """Release a legal hold."""
     from senhealth.core.db import transaction
     from senhealth.emr.retention.hold import HoldError, release_hold
-    from senhealth.fhir.access import AccessEvent, audit_sink
 
     _install_audit()
 
     async def work() -> Any:
         async with transaction() as conn:
             hold = await release_hold(conn, hold_id, reason=reason, by=by)
-            kind, _, ident = hold.target.partition("/")
-            await audit_sink().record(
-                conn,
-                AccessEvent(
-                    when=hold.released_at or datetime.now(UTC), principal=_principal(by), action="operation",
-                    res_type=kind, res_id=ident, query="retention-hold",
-                    patients=[ident] if kind == "Patient" else [],
-                    details={"event": "legal-hold-released", "hold": hold.id, "reason": reason},
-                ),
-            )  # fmt: skip
+            await _audit_hold(
+                conn, hold, by, "legal-hold-released", hold.released_at or datetime.now(UTC), reason
+            )
             return hold
 
     try:

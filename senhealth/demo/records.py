@@ -157,6 +157,20 @@ def _acute_condition(
     return out
 
 
+ENCOUNTER_TYPE = "https://senhealth.vn/fhir/CodeSystem/encounter-type"
+"""The project's encounter types; ``checkup`` is what the check-up campaigns and coverage look for."""
+
+
+def _encounter_type(visit: Visit) -> dict[str, Any]:
+    text = CLASS_TYPE.get(visit.klass, VISIT_TYPE[visit.kind])
+    if visit.kind == "check-up":
+        return {
+            "coding": [{"system": ENCOUNTER_TYPE, "code": "checkup", "display": "Health check-up"}],
+            "text": text,
+        }
+    return {"text": text}
+
+
 def _encounter(
     visit: Visit, enc_id: str, patient: dict[str, str], diagnoses: list[dict[str, str]], as_of: date
 ) -> dict[str, Any]:
@@ -169,7 +183,7 @@ def _encounter(
         ),
         "status": "finished" if finished else "in-progress",
         "class": {"system": ACT_CODE, "code": visit.klass, "display": CLASS_DISPLAY[visit.klass]},
-        "type": [{"text": CLASS_TYPE.get(visit.klass, VISIT_TYPE[visit.kind])}],
+        "type": [_encounter_type(visit)],
     }
     if visit.klass == "EMER":
         out["priority"] = concept(PRIORITY, "EM", "emergency")

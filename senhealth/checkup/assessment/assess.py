@@ -10,8 +10,8 @@ patient's record (:func:`~.patient_record.load_record`), computes the WHO CVD ri
 (an update in place: same id, a new version). When nothing but the time of the assessment would change,
 nothing is written. When the chart no longer applies (the patient is now 75, or the data it used was
 withdrawn) the previous RiskAssessment is deleted (its versions stay in history), so no stale risk is shown
-as current; :attr:`Assessment.not_assessed` says why. FINDRISC is not computed here: its lifestyle items
-(activity, diet, medication, family history) have no agreed coding in the store yet.
+as current; :attr:`Assessment.not_assessed` says why. FINDRISC (:mod:`.findrisc_assessment`) is kept the
+same way, from the check-up form's answers of the last 12 months.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
 
 from senhealth.checkup.assessment import codes
+from senhealth.checkup.assessment.findrisc_assessment import findrisc_inputs, findrisc_resource
 from senhealth.checkup.assessment.patient_record import VN_TZ, PatientRecord, load_record
 from senhealth.checkup.assessment.who_cvd_assessment import NotAssessed, cvd_inputs, cvd_resource
 from senhealth.fhir.store import FhirStore, StoreTx, content_from_text
@@ -111,10 +112,17 @@ async def assess(store: FhirStore, patient_id: str, *, now: datetime | None = No
             resource = cvd_resource(patient_id, inputs, when)
         if not record.exists:
             return out
-        current, written = await _put(tx, patient_id, codes.WHO_CVD, resource)
-        out.written += written
-        if current is not None:
-            out.risk_assessments.append(current)
+        diabetes_inputs = findrisc_inputs(record, when.date())
+        if isinstance(diabetes_inputs, NotAssessed):
+            out.not_assessed.append(diabetes_inputs)
+            diabetes = None
+        else:
+            diabetes = findrisc_resource(patient_id, diabetes_inputs, when)
+        for code, content in ((codes.WHO_CVD, resource), (codes.FINDRISC, diabetes)):
+            current, written = await _put(tx, patient_id, code, content)
+            out.written += written
+            if current is not None:
+                out.risk_assessments.append(current)
     return out
 
 

@@ -28,8 +28,21 @@ REGISTRY_SYSTEM: Final = "https://senhealth.vn/fhir/CodeSystem/registry"
 SCREENING_COHORT_SYSTEM: Final = "https://senhealth.vn/fhir/CodeSystem/screening-cohort"
 ENCOUNTER_TYPE_SYSTEM: Final = "https://senhealth.vn/fhir/CodeSystem/encounter-type"
 
+CHECKUP_ITEM_SYSTEM: Final = "https://senhealth.vn/fhir/CodeSystem/checkup-item"
+CHECKUP_ANSWER_SYSTEM: Final = "https://senhealth.vn/fhir/CodeSystem/checkup-answer"
+
 WHO_CVD: Final = "who-cvd-2019"
 FINDRISC: Final = "findrisc"
+
+# The check-up forms' answers FINDRISC reads (checkup-item codes; docs/checkup-forms.md)
+PHYSICAL_ACTIVITY: Final = "physical-activity-daily"
+VEGETABLES_FRUIT: Final = "vegetables-fruit-daily"
+BP_MEDICATION: Final = "bp-medication-ever"
+HIGH_GLUCOSE_HISTORY: Final = "high-glucose-history"
+FAMILY_HISTORY_DIABETES: Final = "family-history-diabetes"
+ANSWER_CODES: Final = frozenset(
+    {PHYSICAL_ACTIVITY, VEGETABLES_FRUIT, BP_MEDICATION, HIGH_GLUCOSE_HISTORY, FAMILY_HISTORY_DIABETES}
+)
 
 # Observations (LOINC)
 BP_PANEL: Final = "85354-9"

@@ -28,6 +28,7 @@ from senhealth.fhir.store import content_from_text
 
 __all__ = [
     "VN_TZ",
+    "Answer",
     "BpReading",
     "ConditionEntry",
     "PatientRecord",
@@ -147,6 +148,15 @@ class SmokingReading:
 
 
 @dataclass(frozen=True, slots=True)
+class Answer:
+    """A check-up form's answer kept as an Observation: a yes/no, or the code of the chosen option."""
+
+    ref: str
+    effective: datetime
+    value: bool | str
+
+
+@dataclass(frozen=True, slots=True)
 class ConditionEntry:
     ref: str
     code: str
@@ -174,6 +184,8 @@ class PatientRecord:
     blood_pressure: list[BpReading] = field(default_factory=list)
     values: dict[str, list[Reading]] = field(default_factory=dict)
     smoking: list[SmokingReading] = field(default_factory=list)
+    answers: dict[str, list[Answer]] = field(default_factory=dict)
+    """checkup-item code → its answers (:data:`codes.ANSWER_CODES` only)."""
     conditions: list[ConditionEntry] = field(default_factory=list)
     visits: list[Visit] = field(default_factory=list)
 
@@ -183,6 +195,11 @@ class PatientRecord:
 
     def latest(self, loinc: str) -> Reading | None:
         found = self.values.get(loinc)
+        return found[-1] if found else None
+
+    def answer(self, item: str) -> Answer | None:
+        """The latest answer to the check-up item ``item``."""
+        found = self.answers.get(item)
         return found[-1] if found else None
 
     def readings(self, loinc: str) -> list[Reading]:
@@ -210,6 +227,18 @@ def _add_observation(record: PatientRecord, res_id: str, content: dict[str, Any]
     if when is None:
         return
     ref = f"Observation/{res_id}"
+    items = {code for system, code in _codes(content.get("code")) if system == codes.CHECKUP_ITEM_SYSTEM}
+    for item in items & codes.ANSWER_CODES:
+        answer: bool | str | None = content.get("valueBoolean")
+        if not isinstance(answer, bool):
+            chosen = [
+                code
+                for system, code in _codes(content.get("valueCodeableConcept"))
+                if system == codes.CHECKUP_ANSWER_SYSTEM
+            ]
+            answer = chosen[0] if chosen else None
+        if answer is not None:
+            record.answers.setdefault(item, []).append(Answer(ref, when, answer))
     loinc = _loinc(content.get("code"))
     if codes.BP_PANEL in loinc:
         parts: dict[str, float] = {}
@@ -297,6 +326,8 @@ def record_from_resources(
     epoch = datetime(1, 1, 1, tzinfo=UTC)
     record.blood_pressure.sort(key=lambda r: (r.effective, r.ref))
     record.smoking.sort(key=lambda r: (r.effective, r.ref))
+    for answers in record.answers.values():
+        answers.sort(key=lambda r: (r.effective, r.ref))
     for values in record.values.values():
         values.sort(key=lambda r: (r.effective, r.ref))
     record.conditions.sort(key=lambda c: (c.recorded or epoch, c.ref))

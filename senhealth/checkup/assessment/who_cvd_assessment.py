@@ -35,7 +35,7 @@ from senhealth.checkup.assessment.patient_record import PatientRecord, Reading
 from senhealth.checkup.risk import ChartCell, chart_cell, risk_band, who_cvd_risk
 from senhealth.checkup.risk.who_cvd import AGE_LIMIT, AGE_MIN
 
-__all__ = ["CvdInputs", "NotAssessed", "cvd_inputs", "cvd_resource"]
+__all__ = ["CvdInputs", "NotAssessed", "cvd_inputs", "cvd_resource", "latest_bmi"]
 
 _MODEL_LABEL: Final = {
     "lab": (
@@ -81,7 +81,7 @@ def _not(reason: str, vi: str, en: str, missing: tuple[str, ...] = ()) -> NotAss
     return NotAssessed(codes.WHO_CVD, reason, vi, en, missing)
 
 
-def _bmi(record: PatientRecord) -> tuple[float, tuple[str, ...]] | None:
+def latest_bmi(record: PatientRecord) -> tuple[float, tuple[str, ...]] | None:
     measured = record.latest(codes.BMI)
     weight, height = record.latest(codes.BODY_WEIGHT), record.latest(codes.BODY_HEIGHT)
     computed: tuple[float, tuple[str, ...], datetime] | None = None
@@ -138,7 +138,7 @@ def cvd_inputs(record: PatientRecord, today: date) -> CvdInputs | NotAssessed:
     if smoking is None:
         missing.append("smoking-status")
     cholesterol = record.latest(codes.TOTAL_CHOLESTEROL)
-    bmi = None if cholesterol is not None else _bmi(record)
+    bmi = None if cholesterol is not None else latest_bmi(record)
     if cholesterol is None and bmi is None:
         missing.append("cholesterol-or-bmi")
     if missing or age is None or bp is None or smoking is None:

@@ -31,6 +31,7 @@ from senhealth.cli_mpi import mpi_app
 from senhealth.cli_pki import pki_app
 from senhealth.cli_retention import retention_app
 from senhealth.cli_server import load_command, serve_command
+from senhealth.cli_surveillance import surveillance_app
 from senhealth.cli_terminology import terminology_app
 from senhealth.cli_token import make_token_app
 from senhealth.cli_users import users_app
@@ -248,6 +249,7 @@ app.add_typer(pki_app, name="pki")
 app.add_typer(retention_app, name="retention")
 app.add_typer(claims_app, name="claims")
 app.add_typer(checkup_app, name="checkup")
+app.add_typer(surveillance_app, name="surveillance")
 
 
 async def _account(username: str) -> UserInfo | None:

@@ -17,19 +17,26 @@
 Patient data is read and written through the FHIR API as the signed-in user (the access policy and the
 audit apply). The assessment, enrolment, worklists and coverage are the domain functions on the store:
 they run only for a care role of a facility, only for that facility's station, and only after the user
-could read the patient through the API. No offline mode in this version (docs/web-checkup.md).
+could read the patient through the API.
+
+Offline (:mod:`.checkup_offline`): the form carries the version it started from (``base``) and a
+submission id; a save whose base is no longer the patient's writes nothing and shows the conflict (409),
+a second send of one submission saves nothing twice. ``POST /app/station/sync`` (JSON) is the same save
+for the check-ups a tablet kept while offline; ``GET /app/station/sw.js`` the service worker.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
+from dataclasses import dataclass
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 import orjson
 from starlette.datastructures import FormData
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from senhealth.checkup.assessment import assess
@@ -37,6 +44,7 @@ from senhealth.checkup.campaigns import coverage
 from senhealth.checkup.forms import form_for
 from senhealth.checkup.registries import KINDS, WorklistError, enrol, worklist
 from senhealth.security.policy import CARE_ROLES
+from senhealth.web import csrf
 from senhealth.web.context import (
     PageError,
     Redirect,
@@ -46,11 +54,28 @@ from senhealth.web.context import (
     render,
     require_staff,
     state,
+    t,
 )
 from senhealth.web.fhir_client import FhirClient, FhirError, resources
 from senhealth.web.i18n import N_
 from senhealth.web.record import patient_name
 from senhealth.web.sessions import Session
+from senhealth.web.views.checkup_offline import (
+    RESOLUTIONS,
+    SUBMISSION_SYSTEM,
+    SYNC_TAG_SYSTEM,
+    Base,
+    Conflict,
+    base_of,
+    conflict_of,
+    latest_checkup,
+    new_submission,
+    patient_lock,
+    recorded_time,
+    service_worker,
+    submitted,
+    valid_submission,
+)
 from senhealth.web.views.checkup_questionnaire import FieldError, form_sections, response_items
 from senhealth.web.views.checkup_result import result_context
 from senhealth.web.views.emr_fhir import emr_fhir, issues_of
@@ -64,6 +89,8 @@ CHECKUP_TYPE: Final = {
     "display": "Khám sức khỏe",
 }
 ACT_CODE: Final = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+ACCOUNT: Final = "https://senhealth.vn/fhir/sid/account"
+PATIENT_ID: Final = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 CCCD: Final = "https://senhealth.vn/fhir/sid/cccd"
 CSS: Final = "/static/web/checkup-station.css"
 #: The worklists' names, shown through the catalogue (``_(kind)`` in the templates).
@@ -200,6 +227,10 @@ async def _form_context(
                 422, N_("The check-up form needs the patient's birth date and sex (male or female).")
             )
         questionnaire = await _questionnaire(client, age, str(sex))
+        try:
+            latest = await latest_checkup(client, patient_id)
+        except FhirError:
+            latest = None
     lang = lang_of(request)
     title = questionnaire.get("title", "")
     if lang != "vi":
@@ -215,13 +246,17 @@ async def _form_context(
     return {
         "css": CSS,
         "patient": _row(patient, today),
+        "patient_resource": patient,
         "age": age,
         "sex": str(sex),
         "questionnaire": questionnaire,
         "form_title": title,
         "sections": form_sections(questionnaire, lang=lang, age=age, values=values),
+        "base": str(base_of(patient, latest)),
+        "submission": new_submission(),
         "error": None,
         "error_item": None,
+        "conflict": None,
     }
 
 
@@ -241,65 +276,225 @@ def _link_id_of(text: str) -> str | None:
     return head.removeprefix("linkId ").strip() if sep and head.startswith("linkId ") else None
 
 
-async def submit_checkup(request: Request, form: FormData) -> Response:
-    found = await require_staff(request)
+@dataclass(frozen=True, slots=True)
+class Saved:
+    result: str  # the result page
+    encounter: str
+    already: bool = False  # an earlier send of the same submission had saved it
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    text: str
+    item: str | None
+    status: int
+
+
+def _refusal(outcome: dict[str, Any], status: int) -> Refused:
+    issues = issues_of(outcome)
+    text = issues[0].text if issues else str(status)
+    return Refused(text, _link_id_of(text), 422 if status < 500 else 502)
+
+
+async def save_checkup(
+    request: Request,
+    found: Session,
+    context: dict[str, Any],
+    posted: dict[str, str],
+    *,
+    base: str | None,
+    submission: str | None,
+    recorded: str | None = None,
+    resolution: str | None = None,
+    offline: bool = False,
+) -> Saved | Refused | Conflict:
+    """Save one check-up (docs/web-checkup.md, "Saving a check-up" and "Offline"), for the form's POST
+    and the tablet's sync alike. ``base``: the version the form started from (None: not checked, a form
+    of an older page); ``submission``: the client's id of this submission (None: no idempotency)."""
     facility = _facility(found)
-    patient_id = request.path_params["patient_id"]
-    posted = _posted(form)
-    context = await _form_context(request, found, patient_id, posted)
+    patient_id = str(context["patient"]["id"])
     questionnaire, age = context["questionnaire"], context["age"]
+    expected = Base.parse(base) if base is not None else None
+    if base is not None and expected is None:
+        return Refused("the form's version (base) is not readable", None, 400)
     try:
         items = response_items(questionnaire, posted, age=age)
     except FieldError as exc:
-        context.update(error=exc.text, error_item=exc.link_id)
-        return render(request, "checkup/form.html", context, status=422)
+        return Refused(exc.text, exc.link_id, 422)
     now = dt.datetime.now(ZONE).replace(microsecond=0)
-    encounter = {
-        "resourceType": "Encounter",
-        "status": "finished",
-        "class": {"system": ACT_CODE, "code": "AMB", "display": "ambulatory"},
-        "type": [{"coding": [CHECKUP_TYPE], "text": "Khám sức khỏe định kỳ"}],
-        "subject": {"reference": f"Patient/{patient_id}"},
-        "serviceProvider": {"reference": f"Organization/{facility}"},
-        "period": {"start": now.isoformat(), "end": now.isoformat()},
-    }
-    response: dict[str, Any] = {
-        "resourceType": "QuestionnaireResponse",
-        "questionnaire": f"{questionnaire['url']}|{questionnaire['version']}",
-        "status": "completed",
-        "subject": {"reference": f"Patient/{patient_id}"},
-        "authored": now.isoformat(),
-        "item": items,
-    }
-    async with emr_fhir(request, found) as api:
-        # check the answers before anything is written: $extract without persist writes nothing
-        response["encounter"] = {"reference": "Encounter/pending"}
-        dry = await api.post_raw(
-            "QuestionnaireResponse/$extract", orjson.dumps(response), "application/fhir+json"
-        )
-        if not dry.ok:
-            return _refused(request, context, dry.json or {}, dry.status)
-        created = await api.post_raw("Encounter", orjson.dumps(encounter), "application/fhir+json")
-        if not created.ok or created.json is None:
-            return _refused(request, context, created.json or {}, created.status)
-        response["encounter"] = {"reference": f"Encounter/{created.json['id']}"}
-        answer = await api.post_raw(
-            "QuestionnaireResponse/$extract?persist=true", orjson.dumps(response), "application/fhir+json"
-        )
-        if not answer.ok:
-            return _refused(request, context, answer.json or {}, answer.status)
+    when = recorded_time(recorded, now)
+    result = f"/app/station/checkup/{patient_id}/result?done=1"
+    async with patient_lock(patient_id):
+        earlier: dict[str, Any] | None = None
+        async with fhir(request, found) as client:
+            if submission is not None:
+                earlier, answered = await submitted(client, submission)
+                if earlier is not None and answered:
+                    return Saved(result, f"Encounter/{earlier['id']}", already=True)
+            if earlier is None and expected is not None:
+                latest = await latest_checkup(client, patient_id)
+                current = base_of(context["patient_resource"], latest)
+                if current != expected:
+                    kind = (
+                        "checkup"
+                        if (current.birth, current.sex) == (expected.birth, expected.sex)
+                        else "patient"
+                    )
+                    tr = t(request)
+                    return await conflict_of(
+                        client, kind, current, latest, context["sections"], posted, tr.gettext
+                    )
+        tags = [{"system": SYNC_TAG_SYSTEM, "code": "offline"}] if offline else []
+        if resolution in RESOLUTIONS:
+            tags.append({"system": SYNC_TAG_SYSTEM, "code": str(resolution)})
+        encounter: dict[str, Any] = {
+            "resourceType": "Encounter",
+            **({"meta": {"tag": tags}} if tags else {}),
+            **({"identifier": [{"system": SUBMISSION_SYSTEM, "value": submission}]} if submission else {}),
+            "status": "finished",
+            "class": {"system": ACT_CODE, "code": "AMB", "display": "ambulatory"},
+            "type": [{"coding": [CHECKUP_TYPE], "text": "Khám sức khỏe định kỳ"}],
+            "subject": {"reference": f"Patient/{patient_id}"},
+            "participant": [
+                {
+                    "individual": {
+                        "identifier": {"system": ACCOUNT, "value": found.account_id},
+                        "display": found.display_name or found.username,
+                    }
+                }
+            ],
+            "period": {"start": when.isoformat(), "end": when.isoformat()},
+            "serviceProvider": {"reference": f"Organization/{facility}"},
+        }
+        response: dict[str, Any] = {
+            "resourceType": "QuestionnaireResponse",
+            "questionnaire": f"{questionnaire['url']}|{questionnaire['version']}",
+            "status": "completed",
+            "subject": {"reference": f"Patient/{patient_id}"},
+            "authored": when.isoformat(),
+            "item": items,
+        }
+        async with emr_fhir(request, found) as api:
+            # check the answers before anything is written: $extract without persist writes nothing
+            response["encounter"] = {"reference": "Encounter/pending"}
+            dry = await api.post_raw(
+                "QuestionnaireResponse/$extract", orjson.dumps(response), "application/fhir+json"
+            )
+            if not dry.ok:
+                return _refusal(dry.json or {}, dry.status)
+            if earlier is None:
+                created = await api.post_raw("Encounter", orjson.dumps(encounter), "application/fhir+json")
+                if not created.ok or created.json is None:
+                    return _refusal(created.json or {}, created.status)
+                earlier = created.json
+            response["encounter"] = {"reference": f"Encounter/{earlier['id']}"}
+            answer = await api.post_raw(
+                "QuestionnaireResponse/$extract?persist=true", orjson.dumps(response), "application/fhir+json"
+            )
+            if not answer.ok:
+                return _refusal(answer.json or {}, answer.status)
     store = state(request).fhir_store
     await assess(store, patient_id)
     await enrol(store, patient_id)
-    raise Redirect(f"/app/station/checkup/{patient_id}/result?done=1")
+    return Saved(result, f"Encounter/{earlier['id']}")
 
 
-def _refused(request: Request, context: dict[str, Any], outcome: dict[str, Any], status: int) -> Response:
-    issues = issues_of(outcome)
-    text = issues[0].text if issues else str(status)
-    item = _link_id_of(text)
-    context.update(error=text, error_item=item)
-    return render(request, "checkup/form.html", context, status=422 if status < 500 else 502)
+async def submit_checkup(request: Request, form: FormData) -> Response:
+    found = await require_staff(request)
+    patient_id = request.path_params["patient_id"]
+    posted = _posted(form)
+    context = await _form_context(request, found, patient_id, posted)
+    submission = str(form.get("submission") or "").strip()
+    resolution = str(form.get("resolution") or "") or None
+    outcome = await save_checkup(
+        request,
+        found,
+        context,
+        posted,
+        base=str(form["base"]) if "base" in form else None,
+        submission=submission if valid_submission(submission) else None,
+        resolution=resolution if resolution in RESOLUTIONS else None,
+    )
+    if isinstance(outcome, Saved):
+        raise Redirect(outcome.result)
+    if isinstance(outcome, Conflict):
+        # the worker sees the colleague's check-up beside theirs; saving again is a choice, on the new base
+        context.update(conflict=outcome, base=outcome.base, submission=submission or new_submission())
+        return render(request, "checkup/form.html", context, status=409)
+    context.update(error=outcome.text, error_item=outcome.item)
+    if submission:
+        context["submission"] = submission
+    return render(request, "checkup/form.html", context, status=outcome.status)
+
+
+def _json_error(status: int, kind: str, message: str = "") -> JSONResponse:
+    return JSONResponse({"status": kind, "message": message}, status_code=status)
+
+
+async def sync_checkup(request: Request) -> Response:
+    """``POST /app/station/sync``: one check-up kept on the tablet while offline (JSON, below), saved as
+    the form's POST saves it. Answers: 200 ``saved`` (``result``: the result page; ``already``: an earlier
+    send had saved it), 409 ``conflict`` (:meth:`Conflict.as_json`, nothing written), 422 ``refused``
+    (``item``: the linkId), 401 ``signed-out``, 403 ``forbidden``, 400 ``bad-request``.
+
+    Body: ``{"submission", "patient", "base", "answers": {linkId: value}, "recorded", "resolution"?}``;
+    the CSRF token in the ``X-CSRF-Token`` header."""
+    try:
+        found = await require_staff(request)
+        _facility(found)
+    except Redirect:
+        return _json_error(401, "signed-out")
+    except PageError as exc:
+        return _json_error(exc.status, "forbidden", exc.message)
+    if not csrf.check(state(request).keys, request.headers.get(csrf.HEADER), session_id=found.id):
+        return _json_error(403, "forbidden", "csrf")
+    try:
+        body = await request.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        return _json_error(400, "bad-request", "a JSON object is expected")
+    patient_id, submission, base = body.get("patient"), body.get("submission"), body.get("base")
+    answers, recorded, resolution = body.get("answers"), body.get("recorded"), body.get("resolution")
+    fine = (
+        isinstance(patient_id, str)
+        and bool(PATIENT_ID.match(patient_id))
+        and isinstance(submission, str)
+        and valid_submission(submission)
+        and isinstance(base, str)
+        and isinstance(answers, dict)
+        and all(isinstance(k, str) and isinstance(v, str) for k, v in answers.items())
+        and (recorded is None or isinstance(recorded, str))
+        and (resolution is None or resolution in RESOLUTIONS)
+    )
+    if not fine:
+        return _json_error(400, "bad-request", "patient, submission, base and answers are required")
+    assert isinstance(patient_id, str) and isinstance(answers, dict)
+    try:
+        context = await _form_context(request, found, patient_id, answers)
+        outcome = await save_checkup(
+            request,
+            found,
+            context,
+            answers,
+            base=str(base),
+            submission=str(submission),
+            recorded=recorded if isinstance(recorded, str) else None,
+            resolution=str(resolution) if resolution else None,
+            offline=True,
+        )
+    except Redirect:
+        return _json_error(401, "signed-out")
+    except PageError as exc:
+        return _json_error(exc.status, "forbidden" if exc.status == 403 else "refused", exc.message)
+    if isinstance(outcome, Saved):
+        payload = {"status": "saved", "result": outcome.result, "encounter": outcome.encounter}
+        return JSONResponse({**payload, "already": outcome.already})
+    if isinstance(outcome, Conflict):
+        return JSONResponse(outcome.as_json(), status_code=409)
+    return JSONResponse(
+        {"status": "refused", "item": outcome.item, "message": outcome.text}, status_code=outcome.status
+    )
 
 
 async def result_page(request: Request) -> Response:
@@ -344,6 +539,8 @@ async def worklists_page(request: Request) -> Response:
 ROUTES = [
     Route("/app/station", station_page, methods=["GET"]),
     Route("/app/station/worklists", worklists_page, methods=["GET"]),
+    Route("/app/station/sw.js", service_worker, methods=["GET"]),
+    Route("/app/station/sync", sync_checkup, methods=["POST"]),
     Route("/app/station/checkup/{patient_id:str}", form_page, methods=["GET"]),
     Route("/app/station/checkup/{patient_id:str}", csrf_protected(submit_checkup), methods=["POST"]),
     Route("/app/station/checkup/{patient_id:str}/result", result_page, methods=["GET"]),

@@ -44,6 +44,7 @@ from senhealth.web.views import (
     auth,
     break_glass,
     checkup_station,
+    dashboard_checkup,
     documents,
     emr_documents,
     portal,
@@ -58,7 +59,7 @@ log = logging.getLogger(__name__)
 
 STATIC_DIR: Final = Path(__file__).parent / "static"
 STATIC_PREFIX: Final = "/static/web"
-PREFIXES: Final = ("/app", "/portal", "/verify", STATIC_PREFIX)
+PREFIXES: Final = ("/app", "/portal", "/verify", "/dashboards", STATIC_PREFIX)
 
 
 def _is_web(path: str) -> bool:
@@ -168,6 +169,7 @@ def build_web(
         *documents.ROUTES,
         *emr_documents.ROUTES,  # clinical documents, signing, print preview, claim XML
         *checkup_station.ROUTES,  # the commune station's day, check-up form, risk result, worklists
+        *dashboard_checkup.ROUTES,  # the province's check-up map: coverage and control rates per commune
         *portal.ROUTES,
         *verification.ROUTES,
         Mount(STATIC_PREFIX, app=StaticFiles(directory=STATIC_DIR), name="static"),

@@ -98,7 +98,7 @@ NEXT_COOKIE = "senhealth_next"
 
 def safe_next(value: str | None) -> str | None:
     """A page of this application to return to after sign-in (a local path only: no open redirect)."""
-    if not value or len(value) > 500 or not value.startswith(("/app/", "/portal")):
+    if not value or len(value) > 500 or not value.startswith(("/app/", "/portal", "/dashboards/")):
         return None
     if (
         value.startswith("//")

@@ -64,6 +64,7 @@ def install_platform(settings: Settings | None = None) -> None:
     from senhealth.security.audit import PostgresAuditSink
     from senhealth.security.consent import shareable_linked_records
     from senhealth.security.policy import RolePolicy
+    from senhealth.surveillance.cases import install_case_detection
 
     access.install(policy=RolePolicy.from_settings(settings or get_settings()), sink=PostgresAuditSink())
     # Patient/$everything over the records linked to one person: other facilities' records only where the
@@ -92,6 +93,8 @@ def install_platform(settings: Settings | None = None) -> None:
     register_printing_operations(cfg, person_name=_person_name)
     # risks recomputed when a patient's data changes (a job per patient, by the worker), registries: docs/checkup-registries.md
     install_assessment()
+    # notifiable-disease case detection (a job per patient, by the worker) and the weekly series: docs/surveillance.md
+    install_case_detection()
     # check-up forms: QuestionnaireResponse/$extract (SDC definition-based extraction): docs/checkup-forms.md
     register_forms_operations()
     # check-up campaigns: $plan-checkups, $checkup-coverage: docs/checkup-campaigns.md

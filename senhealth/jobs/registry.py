@@ -21,6 +21,7 @@ TASK_MODULES: tuple[str, ...] = (
     "senhealth.fhir.subscriptions.delivery",
     "senhealth.emr.retention.tasks",
     "senhealth.checkup.tasks",
+    "senhealth.surveillance.tasks",
 )
 
 

@@ -1,0 +1,55 @@
+"""Background jobs of case reporting and the surveillance series.
+
+Spec: the job queue :mod:`senhealth.core.queue` (procrastinate); what the jobs do:
+:mod:`senhealth.surveillance.cases` and :mod:`senhealth.surveillance.series`. The worker imports this
+module through ``senhealth.jobs.registry.TASK_MODULES``.
+
+- ``surveillance.detect`` (``patient``): reconcile the person's case reports with their records (and the
+  series with them, in the same transaction); queued by the write hook
+  (:func:`senhealth.surveillance.cases.install_case_detection`), one waiting job per patient. Retried
+  twice (a deadlock, a restart): detection is idempotent.
+- ``surveillance.rebuild_series``: recompute every count from the case index.
+- ``surveillance.population_from_index`` (``year``): count residents per commune from the patient index
+  (configured figures are kept).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from senhealth.core.db import get_pool, transaction
+from senhealth.core.queue import JobContext, task
+from senhealth.fhir.store import FhirStore
+from senhealth.surveillance.cases.config import get_config
+from senhealth.surveillance.cases.detect import detect_for_patient
+from senhealth.surveillance.cases.hook import DETECT_TASK
+from senhealth.surveillance.series.counts import rebuild
+from senhealth.surveillance.series.population import count_from_patient_index
+
+__all__ = ["POPULATION_TASK", "REBUILD_TASK", "detect_job", "population_job", "rebuild_job"]
+
+REBUILD_TASK = "surveillance.rebuild_series"
+POPULATION_TASK = "surveillance.population_from_index"
+
+
+@task(DETECT_TASK, retries=2, backoff_s=2)
+async def detect_job(job: JobContext, *, patient: str) -> dict[str, Any]:
+    """Reconcile the case reports of ``patient``'s person."""
+    done = await detect_for_patient(FhirStore(get_pool()), patient, auto_report=get_config().auto_report)
+    return done.as_json()
+
+
+@task(REBUILD_TASK)
+async def rebuild_job(job: JobContext) -> dict[str, Any]:
+    """Recompute the series from the case index."""
+    async with transaction() as conn:
+        cases = await rebuild(conn)
+    return {"cases": cases}
+
+
+@task(POPULATION_TASK)
+async def population_job(job: JobContext, *, year: int) -> dict[str, Any]:
+    """Count the patient index's residents per commune for ``year``."""
+    async with transaction() as conn:
+        communes = await count_from_patient_index(conn, year)
+    return {"communes": communes}

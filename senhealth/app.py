@@ -64,6 +64,7 @@ def install_platform(settings: Settings | None = None) -> None:
     from senhealth.security.audit import PostgresAuditSink
     from senhealth.security.consent import shareable_linked_records
     from senhealth.security.policy import RolePolicy
+    from senhealth.surveillance.alerts import register_alert_operations
     from senhealth.surveillance.cases import install_case_detection
 
     access.install(policy=RolePolicy.from_settings(settings or get_settings()), sink=PostgresAuditSink())
@@ -95,6 +96,9 @@ def install_platform(settings: Settings | None = None) -> None:
     install_assessment()
     # notifiable-disease case detection (a job per patient, by the worker) and the weekly series: docs/surveillance.md
     install_case_detection()
+    # outbreak alerts: Task/$alert-triage, $alert-assign, $alert-verify, $alert-respond, $alert-close
+    # (signal → triage → verification → event → response → closure): docs/surveillance-alerts.md
+    register_alert_operations()
     # check-up forms: QuestionnaireResponse/$extract (SDC definition-based extraction): docs/checkup-forms.md
     register_forms_operations()
     # check-up campaigns: $plan-checkups, $checkup-coverage: docs/checkup-campaigns.md
@@ -111,6 +115,7 @@ def build_app(settings: Settings | None = None) -> FastAPI:
     from senhealth.api.cds_hooks import cds_hooks_router
     from senhealth.api.pki import pki_router
     from senhealth.api.subscriptions import subscriptions_router
+    from senhealth.api.telehealth_rooms import telehealth_rooms_router
     from senhealth.api.views import views_router
     from senhealth.security.directory import AccountDirectory
     from senhealth.security.oauth.bearer import authenticate_request
@@ -118,7 +123,14 @@ def build_app(settings: Settings | None = None) -> FastAPI:
 
     bootstrap()
     install_platform(settings)
-    routers = [views_router(), subscriptions_router(), bulk_router(), pki_router(), cds_hooks_router()]
+    routers = [
+        views_router(),
+        subscriptions_router(),
+        bulk_router(),
+        pki_router(),
+        cds_hooks_router(),
+        telehealth_rooms_router(),  # video rooms: tokens and the signalling WebSocket (docs/telehealth-video.md)
+    ]
     app = create_app(settings, authenticate=authenticate_request, extra_routers=routers)
     install_auth(app, AccountDirectory(), settings=settings)
     install_web(app, settings)

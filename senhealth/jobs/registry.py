@@ -22,6 +22,7 @@ TASK_MODULES: tuple[str, ...] = (
     "senhealth.emr.retention.tasks",
     "senhealth.checkup.tasks",
     "senhealth.surveillance.tasks",
+    "senhealth.surveillance.alerts.tasks",
 )
 
 

@@ -50,6 +50,7 @@ from senhealth.web.views import (
     portal,
     review,
     staff,
+    telehealth_room,
     verification,
 )
 
@@ -170,6 +171,7 @@ def build_web(
         *emr_documents.ROUTES,  # clinical documents, signing, print preview, claim XML
         *checkup_station.ROUTES,  # the commune station's day, check-up form, risk result, worklists
         *dashboard_checkup.ROUTES,  # the province's check-up map: coverage and control rates per commune
+        *telehealth_room.ROUTES,  # the video room of an Appointment (docs/telehealth-video.md)
         *portal.ROUTES,
         *verification.ROUTES,
         Mount(STATIC_PREFIX, app=StaticFiles(directory=STATIC_DIR), name="static"),

@@ -60,18 +60,22 @@ def install_platform(settings: Settings | None = None) -> None:
     from senhealth.emr.signatures import register_signature_operations
     from senhealth.fhir import access
     from senhealth.fhir.subscriptions import install as install_subscriptions
+    from senhealth.fhir.subscriptions import register_topics
     from senhealth.mpi.operations import register_mpi_operations
     from senhealth.security.audit import PostgresAuditSink
     from senhealth.security.consent import shareable_linked_records
     from senhealth.security.policy import RolePolicy
     from senhealth.surveillance.alerts import register_alert_operations
     from senhealth.surveillance.cases import install_case_detection
+    from senhealth.telehealth.consults import CONSULT_TOPICS, register_consult_operations
 
     access.install(policy=RolePolicy.from_settings(settings or get_settings()), sink=PostgresAuditSink())
     # Patient/$everything over the records linked to one person: other facilities' records only where the
     # patient's consent allows sharing for treatment (docs/consent.md).
     register_mpi_operations(may_share=shareable_linked_records)
-    # topic-based subscriptions: the write hook recording events, $status / $events / $get-ws-binding-token
+    # topic-based subscriptions: the write hook recording events, $status / $events / $get-ws-binding-token;
+    # the consults' own topics (consult-task, consult-message) registered before the hook is installed
+    register_topics(CONSULT_TOPICS)
     install_subscriptions()
     # Bulk Data: $export (system, Patient, Group) and $import, run by the worker (docs/bulk.md)
     register_bulk_operations(settings)
@@ -82,6 +86,9 @@ def install_platform(settings: Settings | None = None) -> None:
     # Composition/$sign, $verify, $amend, $confirm and the guard keeping signed documents unchanged:
     # docs/signatures.md
     register_signature_operations(settings)
+    # teleconsultation between facilities: ServiceRequest/$consult-request, Task/$consult-accept, -decline,
+    # -schedule, -conclude (a signed conclusion in both facilities' records), messages: docs/telehealth-consults.md
+    register_consult_operations()
     # the insurance claim XML: Encounter/$claim-xml signed with the facility's key, $import-claim-xml
     # (docs/claims.md)
     cfg = settings or get_settings()

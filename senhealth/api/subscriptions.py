@@ -30,7 +30,7 @@ from senhealth.api.fhir.context import FHIR_PREFIX, base_url, respond
 from senhealth.api.fhir.errors import FhirError
 from senhealth.api.fhir.responses import FhirResponse
 from senhealth.fhir.store import FhirStore
-from senhealth.fhir.subscriptions import TOPICS, WebsocketHub, topic_by_id
+from senhealth.fhir.subscriptions import WebsocketHub, all_topics, topic_by_id
 from senhealth.fhir.subscriptions.operations import WS_PATH
 
 __all__ = ["subscriptions_router"]
@@ -82,7 +82,7 @@ def subscriptions_router() -> APIRouter:
             )
         base = base_url(request)
         entries = []
-        for topic in TOPICS:
+        for topic in all_topics():
             if wanted_url and topic.url not in [u.split("|", 1)[0] for u in wanted_url]:
                 continue
             if wanted_id and topic.id not in wanted_id:

@@ -26,14 +26,16 @@ from __future__ import annotations
 from senhealth.fhir.store.hooks import register_write_hook, unregister_write_hook
 from senhealth.fhir.subscriptions.events import clear_cache, hooked_types, on_writes
 from senhealth.fhir.subscriptions.operations import register_subscription_operations, websocket_url
-from senhealth.fhir.subscriptions.topics import TOPICS, topic_by_id, topic_by_url
+from senhealth.fhir.subscriptions.topics import TOPICS, all_topics, register_topics, topic_by_id, topic_by_url
 from senhealth.fhir.subscriptions.websocket import WebsocketHub
 
 __all__ = [
     "TOPICS",
     "WebsocketHub",
+    "all_topics",
     "install",
     "register_subscription_operations",
+    "register_topics",
     "topic_by_id",
     "topic_by_url",
     "uninstall",

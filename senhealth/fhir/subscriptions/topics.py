@@ -29,6 +29,7 @@ decision-support findings a DetectedIssue.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Final
 
 from senhealth.fhir.subscriptions.topic import (
@@ -50,6 +51,8 @@ __all__ = [
     "INPATIENT_CLASSES",
     "PATIENT_ADMITTED",
     "TOPICS",
+    "all_topics",
+    "register_topics",
     "topic_by_id",
     "topic_by_url",
     "topic_types",
@@ -273,6 +276,27 @@ TOPICS: Final[tuple[SubscriptionTopic, ...]] = (
 )
 _BY_URL: Final = {t.url: t for t in TOPICS}
 _BY_ID: Final = {t.id: t for t in TOPICS}
+_REGISTERED: Final[list[SubscriptionTopic]] = []
+
+
+def register_topics(extra: Iterable[SubscriptionTopic]) -> None:
+    """Add a domain's topics (e.g. the consults' ``consult-task``) at start-up, before the subscriptions' write
+    hook is installed (it listens on :func:`topic_types`). Registering the same object again does nothing; another
+    topic with a URL or id already taken is refused."""
+    for topic in extra:
+        known = _BY_URL.get(topic.url)
+        if known is topic:
+            continue
+        if known is not None or topic.id in _BY_ID:
+            raise ValueError(f"topic {topic.url} ({topic.id}) is already registered")
+        _REGISTERED.append(topic)
+        _BY_URL[topic.url] = topic
+        _BY_ID[topic.id] = topic
+
+
+def all_topics() -> tuple[SubscriptionTopic, ...]:
+    """The shipped topics and those registered by the platform's domains, in that order."""
+    return (*TOPICS, *_REGISTERED)
 
 
 def topic_by_url(url: str) -> SubscriptionTopic | None:
@@ -286,4 +310,4 @@ def topic_by_id(topic_id: str) -> SubscriptionTopic | None:
 
 def topic_types() -> frozenset[str]:
     """The resource types some topic triggers on."""
-    return frozenset(t for topic in TOPICS for t in topic.resource_types)
+    return frozenset(t for topic in all_topics() for t in topic.resource_types)

@@ -68,6 +68,8 @@ def install_platform(settings: Settings | None = None) -> None:
     from senhealth.surveillance.alerts import register_alert_operations
     from senhealth.surveillance.cases import install_case_detection
     from senhealth.telehealth.consults import CONSULT_TOPICS, register_consult_operations
+    from senhealth.telehealth.referrals import register_referral_operations
+    from senhealth.telehealth.visits import register_visit_operations
 
     access.install(policy=RolePolicy.from_settings(settings or get_settings()), sink=PostgresAuditSink())
     # Patient/$everything over the records linked to one person: other facilities' records only where the
@@ -106,6 +108,11 @@ def install_platform(settings: Settings | None = None) -> None:
     # outbreak alerts: Task/$alert-triage, $alert-assign, $alert-verify, $alert-respond, $alert-close
     # (signal → triage → verification → event → response → closure): docs/surveillance-alerts.md
     register_alert_operations()
+    # referrals (request → acceptance → signed summary + XML13 → arrival → return letter) and remote visits for
+    # the conditions of Circular 30/2023 (booking, the visit's Encounter, the e-prescription):
+    # docs/telehealth-referrals.md, docs/telehealth-visits.md
+    register_referral_operations()
+    register_visit_operations()
     # check-up forms: QuestionnaireResponse/$extract (SDC definition-based extraction): docs/checkup-forms.md
     register_forms_operations()
     # check-up campaigns: $plan-checkups, $checkup-coverage: docs/checkup-campaigns.md

@@ -29,6 +29,7 @@ from senhealth.cli_db import db_app
 from senhealth.cli_jobs import jobs_app, worker_command
 from senhealth.cli_mpi import mpi_app
 from senhealth.cli_pki import pki_app
+from senhealth.cli_reports import reports_app
 from senhealth.cli_retention import retention_app
 from senhealth.cli_server import load_command, serve_command
 from senhealth.cli_surveillance import surveillance_app
@@ -250,6 +251,7 @@ app.add_typer(retention_app, name="retention")
 app.add_typer(claims_app, name="claims")
 app.add_typer(checkup_app, name="checkup")
 app.add_typer(surveillance_app, name="surveillance")
+app.add_typer(reports_app, name="reports")
 
 
 async def _account(username: str) -> UserInfo | None:

@@ -128,6 +128,7 @@ def build_app(settings: Settings | None = None) -> FastAPI:
     from senhealth.api.bulk import bulk_router
     from senhealth.api.cds_hooks import cds_hooks_router
     from senhealth.api.pki import pki_router
+    from senhealth.api.reports import reports_router
     from senhealth.api.subscriptions import subscriptions_router
     from senhealth.api.telehealth_rooms import telehealth_rooms_router
     from senhealth.api.views import views_router
@@ -144,6 +145,7 @@ def build_app(settings: Settings | None = None) -> FastAPI:
         pki_router(),
         cds_hooks_router(),
         telehealth_rooms_router(),  # video rooms: tokens and the signalling WebSocket (docs/telehealth-video.md)
+        reports_router(),  # /api/reports/14bct, indicators, /api/dhis2/dataValueSets (docs/reports-14bct.md, docs/dhis2.md)
     ]
     app = create_app(settings, authenticate=authenticate_request, extra_routers=routers)
     install_auth(app, AccountDirectory(), settings=settings)

@@ -50,6 +50,7 @@ from senhealth.web.views import (
     portal,
     review,
     staff,
+    surveillance_web,
     telehealth_room,
     verification,
 )
@@ -172,6 +173,7 @@ def build_web(
         *checkup_station.ROUTES,  # the commune station's day, check-up form, risk result, worklists
         *dashboard_checkup.ROUTES,  # the province's check-up map: coverage and control rates per commune
         *telehealth_room.ROUTES,  # the video room of an Appointment (docs/telehealth-video.md)
+        *surveillance_web.ROUTES,  # the CDC's alert inbox, alert pages, outbreak map, line list, bulletin PDF
         *portal.ROUTES,
         *verification.ROUTES,
         Mount(STATIC_PREFIX, app=StaticFiles(directory=STATIC_DIR), name="static"),

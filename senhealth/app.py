@@ -127,6 +127,7 @@ def build_app(settings: Settings | None = None) -> FastAPI:
     from senhealth.api.auth import install_auth
     from senhealth.api.bulk import bulk_router
     from senhealth.api.cds_hooks import cds_hooks_router
+    from senhealth.api.dicomweb import dicomweb_router
     from senhealth.api.pki import pki_router
     from senhealth.api.reports import reports_router
     from senhealth.api.subscriptions import subscriptions_router
@@ -145,6 +146,7 @@ def build_app(settings: Settings | None = None) -> FastAPI:
         pki_router(),
         cds_hooks_router(),
         telehealth_rooms_router(),  # video rooms: tokens and the signalling WebSocket (docs/telehealth-video.md)
+        dicomweb_router(),  # DICOMweb STOW-RS / QIDO-RS / WADO-RS at /dicomweb (docs/imaging-dicom.md)
         reports_router(),  # /api/reports/14bct, indicators, /api/dhis2/dataValueSets (docs/reports-14bct.md, docs/dhis2.md)
     ]
     app = create_app(settings, authenticate=authenticate_request, extra_routers=routers)

@@ -26,6 +26,7 @@ from senhealth.cli_bulk import bulk_app
 from senhealth.cli_checkup import checkup_app
 from senhealth.cli_claims import claims_app
 from senhealth.cli_db import db_app
+from senhealth.cli_imaging import imaging_app
 from senhealth.cli_jobs import jobs_app, worker_command
 from senhealth.cli_mpi import mpi_app
 from senhealth.cli_pki import pki_app
@@ -252,6 +253,7 @@ app.add_typer(claims_app, name="claims")
 app.add_typer(checkup_app, name="checkup")
 app.add_typer(surveillance_app, name="surveillance")
 app.add_typer(reports_app, name="reports")
+app.add_typer(imaging_app, name="imaging")
 
 
 async def _account(username: str) -> UserInfo | None:

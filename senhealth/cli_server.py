@@ -37,8 +37,13 @@ def serve_command(
             "a process busy validating a large Bundle never leaves a core idle.",
         ),
     ] = 1,
+    dicom_port: Annotated[
+        int,
+        typer.Option(help="Also run the DICOM listener (AE title SENHEALTH) on this port; 0: no listener."),
+    ] = 0,
 ) -> None:
-    """Run the FHIR server (API at /fhir, docs at /docs) on the configured or embedded database."""
+    """Run the FHIR server (API at /fhir, DICOMweb at /dicomweb, docs at /docs) on the configured or embedded
+    database; with --dicom-port, the DICOM listener (C-ECHO, C-STORE, C-FIND, C-MOVE) beside it."""
     import os
 
     import uvicorn
@@ -57,18 +62,31 @@ def serve_command(
         err.print(
             f"Máy chủ FHIR / FHIR server: http://{host}:{port}/fhir  (API docs: http://{host}:{port}/docs)"
         )
-        if workers == 1:
-            uvicorn.run(build_app(settings), host=host, port=port, log_level=log_level)
-        else:  # each process builds its own app from the environment
-            os.environ["SENHEALTH_DATABASE_URL"] = url
-            uvicorn.run(
-                "senhealth.app:build_app",
-                factory=True,
-                host=host,
-                port=port,
-                log_level=log_level,
-                workers=workers,
-            )
+        listener = None
+        if dicom_port:
+            from senhealth.app import bootstrap, install_platform
+            from senhealth.imaging.dimse import start_dicom_listener
+
+            bootstrap()
+            install_platform(settings)
+            listener = start_dicom_listener(settings, dicom_port, host)
+            err.print(f"DICOM: {host}:{dicom_port} (AE SENHEALTH)")
+        try:
+            if workers == 1:
+                uvicorn.run(build_app(settings), host=host, port=port, log_level=log_level)
+            else:  # each process builds its own app from the environment
+                os.environ["SENHEALTH_DATABASE_URL"] = url
+                uvicorn.run(
+                    "senhealth.app:build_app",
+                    factory=True,
+                    host=host,
+                    port=port,
+                    log_level=log_level,
+                    workers=workers,
+                )
+        finally:
+            if listener is not None:
+                listener.stop()
 
 
 def _read_items(path: Path) -> Iterator[Any]:

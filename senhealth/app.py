@@ -67,6 +67,7 @@ def install_platform(settings: Settings | None = None) -> None:
     from senhealth.security.policy import RolePolicy
     from senhealth.surveillance.alerts import register_alert_operations
     from senhealth.surveillance.cases import install_case_detection
+    from senhealth.surveillance.detection import install_detection_trigger
     from senhealth.telehealth.consults import CONSULT_TOPICS, register_consult_operations
     from senhealth.telehealth.referrals import register_referral_operations
     from senhealth.telehealth.visits import register_visit_operations
@@ -105,6 +106,8 @@ def install_platform(settings: Settings | None = None) -> None:
     install_assessment()
     # notifiable-disease case detection (a job per patient, by the worker) and the weekly series: docs/surveillance.md
     install_case_detection()
+    # the outbreak detectors run after the series change (debounced), hourly, and on demand: docs/surveillance-detectors.md
+    install_detection_trigger()
     # outbreak alerts: Task/$alert-triage, $alert-assign, $alert-verify, $alert-respond, $alert-close
     # (signal → triage → verification → event → response → closure): docs/surveillance-alerts.md
     register_alert_operations()

@@ -1,5 +1,6 @@
 """``senhealth surveillance``: outbreak detection from the command line.
 
+``senhealth surveillance run`` runs the configured detectors over the store's series now (docs/surveillance-detectors.md).
 ``senhealth surveillance detect --method METHOD --input FILE.csv [--param NAME=VALUE ...]`` reads ``week,count``
 (:mod:`senhealth.surveillance.detectors.series`) and prints CSV ``week,observed,expected,upperbound,alarm`` for the
 monitored weeks. Parameters take the R package ``surveillance``'s names (``alpha``, ``b``, ``w``, ``k``, ``h``,
@@ -16,6 +17,8 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+
+from senhealth.cli_surveillance_run import run_command
 
 __all__ = ["surveillance_app"]
 
@@ -85,3 +88,7 @@ def detect_command(
                 1 if row.alarm else 0,
             ]
         )
+
+
+# ``senhealth surveillance run``: the detection run over the store's series, now (the worker runs it hourly)
+surveillance_app.command("run")(run_command)

@@ -11,6 +11,13 @@ module through ``senhealth.jobs.registry.TASK_MODULES``.
 - ``surveillance.rebuild_series``: recompute every count from the case index.
 - ``surveillance.population_from_index`` (``year``): count residents per commune from the patient index
   (configured figures are kept).
+- ``surveillance.detection_run`` (``start``, ``end``: ISO weeks, ``diseases``: keys, ``requested_by``, all
+  optional): the detectors over every watched disease × area, every alarm an alert
+  (:func:`senhealth.surveillance.detection.detection_run`). Scheduled hourly (``SENHEALTH_DETECTION_CRON``),
+  queued a few seconds after a case report changes the series
+  (:func:`senhealth.surveillance.detection.install_detection_trigger`) and on demand (``senhealth surveillance
+  run --queue``). ``SENHEALTH_DETECTION_ENABLED=false`` stops the scheduled and triggered runs, not the ones
+  asked for (``requested_by``).
 """
 
 from __future__ import annotations
@@ -18,18 +25,31 @@ from __future__ import annotations
 from typing import Any
 
 from senhealth.core.db import get_pool, transaction
-from senhealth.core.queue import JobContext, task
+from senhealth.core.queue import JobContext, PermanentFailure, schedule, task
+from senhealth.fhir.access import Principal
 from senhealth.fhir.store import FhirStore
 from senhealth.surveillance.cases.config import get_config
 from senhealth.surveillance.cases.detect import detect_for_patient
 from senhealth.surveillance.cases.hook import DETECT_TASK
+from senhealth.surveillance.detection import RUN_TASK, detection_run
+from senhealth.surveillance.detection import get_config as detection_config
 from senhealth.surveillance.series.counts import rebuild
 from senhealth.surveillance.series.population import count_from_patient_index
 
-__all__ = ["POPULATION_TASK", "REBUILD_TASK", "detect_job", "population_job", "rebuild_job"]
+__all__ = [
+    "POPULATION_TASK",
+    "REBUILD_TASK",
+    "RUN_SCHEDULE_ID",
+    "RUN_TASK",
+    "detect_job",
+    "detection_run_job",
+    "population_job",
+    "rebuild_job",
+]
 
 REBUILD_TASK = "surveillance.rebuild_series"
 POPULATION_TASK = "surveillance.population_from_index"
+RUN_SCHEDULE_ID = "hourly"
 
 
 @task(DETECT_TASK, retries=2, backoff_s=2)
@@ -53,3 +73,36 @@ async def population_job(job: JobContext, *, year: int) -> dict[str, Any]:
     async with transaction() as conn:
         communes = await count_from_patient_index(conn, year)
     return {"communes": communes}
+
+
+@task(RUN_TASK, retries=2, backoff_s=30)
+async def detection_run_job(
+    job: JobContext,
+    *,
+    start: str | None = None,
+    end: str | None = None,
+    diseases: list[str] | None = None,
+    requested_by: str | None = None,
+    trigger: str = "schedule",
+) -> dict[str, Any]:
+    """Run the detectors and open the signals (see the module docstring)."""
+    if requested_by is None and not detection_config().enabled:
+        return {"disabled": True, "trigger": trigger}
+    principal = (
+        Principal(kind="system", subject=requested_by, roles=frozenset({"system"})) if requested_by else None
+    )
+    try:
+        report = await detection_run(
+            FhirStore(get_pool()),
+            start=start,
+            end=end,
+            diseases=diseases,
+            principal=principal,
+            now=job.scheduled_for,
+        )
+    except ValueError as e:  # a bad range or configuration: retrying would not help
+        raise PermanentFailure(str(e)) from None
+    return {**report.as_json(), "trigger": trigger}
+
+
+schedule(RUN_TASK, cron=detection_config().cron, schedule_id=RUN_SCHEDULE_ID)

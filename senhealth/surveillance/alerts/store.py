@@ -137,10 +137,17 @@ def _input(name: str, **value: Any) -> dict[str, Any]:
     return {"type": _concept(INPUT_SYSTEM, name), **value}
 
 
-def _decimal(name: str, value: float | None) -> dict[str, Any] | None:
+def _kept(value: float | None) -> int | float | None:
+    """A detector number as the alert keeps it (6 decimals): what a re-run's numbers are compared with."""
     if value is None:
         return None
-    number: int | float = int(value) if float(value).is_integer() else round(float(value), 6)
+    return int(value) if float(value).is_integer() else round(float(value), 6)
+
+
+def _decimal(name: str, value: float | None) -> dict[str, Any] | None:
+    number = _kept(value)
+    if number is None:
+        return None
     return _input(name, valueDecimal=number)
 
 
@@ -322,7 +329,7 @@ async def _open_in(
         stored = await tx.read("Task", task_id)
     assert stored.content is not None
     alert = Alert.from_task(stored.content)
-    fresh = (result.observed, result.expected, result.upperbound)
+    fresh = (_kept(result.observed), _kept(result.expected), _kept(result.upperbound))
     if alert.step is Step.CLOSED or (alert.observed, alert.expected, alert.upperbound) == fresh:
         return Opened(alert, opened=False)
     task = copy.deepcopy(stored.content)

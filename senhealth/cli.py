@@ -28,6 +28,7 @@ from senhealth.cli_claims import claims_app
 from senhealth.cli_db import db_app
 from senhealth.cli_imaging import imaging_app
 from senhealth.cli_jobs import jobs_app, worker_command
+from senhealth.cli_models import models_app
 from senhealth.cli_mpi import mpi_app
 from senhealth.cli_pki import pki_app
 from senhealth.cli_reports import reports_app
@@ -254,6 +255,7 @@ app.add_typer(checkup_app, name="checkup")
 app.add_typer(surveillance_app, name="surveillance")
 app.add_typer(reports_app, name="reports")
 app.add_typer(imaging_app, name="imaging")
+app.add_typer(models_app, name="models")
 
 
 async def _account(username: str) -> UserInfo | None:

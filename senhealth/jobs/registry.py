@@ -23,6 +23,7 @@ TASK_MODULES: tuple[str, ...] = (
     "senhealth.checkup.tasks",
     "senhealth.surveillance.tasks",
     "senhealth.surveillance.alerts.tasks",
+    "senhealth.imaging.inference.tasks",
 )
 
 

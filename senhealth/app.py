@@ -61,6 +61,7 @@ def install_platform(settings: Settings | None = None) -> None:
     from senhealth.fhir import access
     from senhealth.fhir.subscriptions import install as install_subscriptions
     from senhealth.fhir.subscriptions import register_topics
+    from senhealth.imaging.platform import install_imaging
     from senhealth.mpi.operations import register_mpi_operations
     from senhealth.security.audit import PostgresAuditSink
     from senhealth.security.consent import shareable_linked_records
@@ -120,6 +121,9 @@ def install_platform(settings: Settings | None = None) -> None:
     register_forms_operations()
     # check-up campaigns: $plan-checkups, $checkup-coverage: docs/checkup-campaigns.md
     register_campaign_operations()
+    # imaging: new studies queue the AI in the storing transaction; the worker reads and writes the archive;
+    # DiagnosticReport/$ai-review (docs/imaging-ai.md §6)
+    install_imaging(cfg)
 
 
 def build_app(settings: Settings | None = None) -> FastAPI:

@@ -47,6 +47,7 @@ from senhealth.web.views import (
     dashboard_checkup,
     documents,
     emr_documents,
+    imaging_review,
     portal,
     review,
     staff,
@@ -173,6 +174,7 @@ def build_web(
         *checkup_station.ROUTES,  # the commune station's day, check-up form, risk result, worklists
         *dashboard_checkup.ROUTES,  # the province's check-up map: coverage and control rates per commune
         *telehealth_room.ROUTES,  # the video room of an Appointment (docs/telehealth-video.md)
+        *imaging_review.ROUTES,  # the radiologist's worklist, viewer, review and signature (docs/web-imaging.md)
         *surveillance_web.ROUTES,  # the CDC's alert inbox, alert pages, outbreak map, line list, bulletin PDF
         *portal.ROUTES,
         *verification.ROUTES,

@@ -52,6 +52,11 @@ from senhealth.web.views import (
     review,
     staff,
     surveillance_web,
+    telehealth_calendar,
+    telehealth_consults,
+    telehealth_portal,
+    telehealth_recording,
+    telehealth_referrals,
     telehealth_room,
     verification,
 )
@@ -174,6 +179,11 @@ def build_web(
         *checkup_station.ROUTES,  # the commune station's day, check-up form, risk result, worklists
         *dashboard_checkup.ROUTES,  # the province's check-up map: coverage and control rates per commune
         *telehealth_room.ROUTES,  # the video room of an Appointment (docs/telehealth-video.md)
+        *telehealth_recording.ROUTES,  # in the room: files in the chat, recording with consent (docs/web-telehealth.md)
+        *telehealth_consults.ROUTES,  # consult inbox of both sides, request form, consult page and steps
+        *telehealth_calendar.ROUTES,  # the practitioner's week: slots, remote visits, consult meetings
+        *telehealth_referrals.ROUTES,  # the referral board: columns by step, both directions
+        *telehealth_portal.ROUTES,  # the citizen's remote visits: booking, upcoming visits, join the call
         *imaging_review.ROUTES,  # the radiologist's worklist, viewer, review and signature (docs/web-imaging.md)
         *surveillance_web.ROUTES,  # the CDC's alert inbox, alert pages, outbreak map, line list, bulletin PDF
         *portal.ROUTES,

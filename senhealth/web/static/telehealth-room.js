@@ -11,6 +11,12 @@
 // - Reconnection: when the WebSocket drops, a fresh room token is fetched and the room joined again
 //   (back-off up to 10 s); the peer connections are made again. The server replaces the old connection.
 // - Chat: relayed by the server (and kept in the record as Communication resources).
+// - Files: uploaded to the page's files URL (kept as a Communication with the file), then announced in the
+//   chat as "[file:<id>]"; the others' pages show a link.
+// - Recording only with everyone's consent: "Record" asks the server for a consent round (a Consent per
+//   participant present), announced in the chat as "[rec-ask:<round>]"; each page asks its user and sends
+//   the answer to the server ("[rec-ok|rec-no:<round>]" in the chat); MediaRecorder starts only when the
+//   server says everyone agreed, and the server refuses the upload otherwise. A newcomer stops it.
 (() => {
   "use strict";
   const root = document.getElementById("room");
@@ -56,13 +62,23 @@
     chatLog.appendChild(li);
     chatLog.scrollTop = chatLog.scrollHeight;
   }
-  function chatLine(who, text, mine) {
+  function chatLine(who, text, mine, link) {
     const li = document.createElement("li");
     if (mine) { li.className = "mine"; }
     const b = document.createElement("strong");
     b.textContent = who + ": ";
     li.appendChild(b);
-    li.appendChild(document.createTextNode(text));
+    if (link) {
+      const a = document.createElement("a");
+      a.href = link.href;
+      a.textContent = text;
+      a.className = "room-file-link";
+      a.target = "_blank";
+      a.rel = "noopener";
+      li.appendChild(a);
+    } else {
+      li.appendChild(document.createTextNode(text));
+    }
     chatLog.appendChild(li);
     chatLog.scrollTop = chatLog.scrollHeight;
     room.messages.push({ who, text, mine });
@@ -247,9 +263,12 @@
           listPeople(m.participants);
           chatInput.disabled = false;
           chatForm.querySelector("button").disabled = false;
+          fileInput.disabled = false;
+          recordBtn.disabled = false;
           for (const p of m.participants) { if (p.id !== room.me) { offer(makePeer(p.id, true), false); } }
         } else if (m.from !== room.me) {
           closePeer(m.from); // a newcomer, or one coming back: it will offer
+          if (rec.recorder && rec.recorder.state === "recording") { notice(T.stopped_join); rec.recorder.stop(); }
           listPeople(m.participants);
           notice(T.joined.replace("{name}", nameOf(m.from)));
         }
@@ -272,7 +291,7 @@
         notice(T.gone.replace("{name}", who));
         break;
       }
-      case "chat": chatLine(m.name || nameOf(m.from), m.text, false); break;
+      case "chat": onChat(m); break;
       case "error":
         if (m.code === "chat-not-kept") { notice(T.not_kept); }
         else if (m.code === "room-full") { say("full"); }
@@ -333,6 +352,163 @@
     };
   }
   window.addEventListener("online", () => { if (!room.ws && !room.closed) { room.retry = 0; connect(); } });
+
+  // --- files and recording with consent -------------------------------------------------------------------
+  const fileInput = el("room-file");
+  const recordBtn = el("record");
+  const prompt = el("consent-prompt");
+  const FILE_RE = /\s*\[file:([A-Za-z0-9\-.]{1,64})\]/;
+  const ASK_RE = /\s*\[rec-ask:([0-9a-f]{32})\]/;
+  const ANSWER_RE = /\s*\[rec-(ok|no):([0-9a-f]{32})\]/;
+  const rec = { round: null, mine: false, recorder: null, chunks: [], polling: null, ctx: null };
+  room.recording = rec;
+
+  function post(url, body) {
+    return fetch(url, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "X-CSRF-Token": root.dataset.csrf, "Accept": "application/json" },
+      body: body || new FormData(),
+    });
+  }
+  async function json(r) { try { return await r.json(); } catch (e) { return {}; } }
+  function onChat(m) {
+    const who = m.name || nameOf(m.from);
+    const text = String(m.text || "");
+    let found = FILE_RE.exec(text);
+    if (found) {
+      const id = found[1];
+      chatLine(who, text.replace(FILE_RE, ""), false, { href: root.dataset.filesUrl + "/" + encodeURIComponent(id) });
+      return;
+    }
+    found = ASK_RE.exec(text);
+    if (found) {
+      chatLine(who, text.replace(ASK_RE, ""), false);
+      ask(found[1], who);
+      return;
+    }
+    found = ANSWER_RE.exec(text);
+    if (found) {
+      chatLine(who, text.replace(ANSWER_RE, ""), false);
+      if (rec.mine && rec.round === found[2]) { checkRound(); }
+      return;
+    }
+    chatLine(who, text, false);
+  }
+  function ask(round, who) {
+    prompt.hidden = false;
+    prompt.dataset.round = round;
+    el("consent-question").textContent = T.ask_consent.replace("{name}", who);
+  }
+  async function answer(permit) {
+    const round = prompt.dataset.round;
+    prompt.hidden = true;
+    if (!round) { return; }
+    const form = new FormData();
+    form.append("decision", permit ? "permit" : "deny");
+    const r = await post(root.dataset.recordingUrl + "/" + round + "/consent", form);
+    const body = await json(r);
+    if (!r.ok) { notice(T.not_saved + " " + (body.error || r.status)); return; }
+    const text = (permit ? "✔ " + T.consented : "✖ " + T.refused_consent) + " [rec-" + (permit ? "ok" : "no") + ":" + round + "]";
+    send({ type: "chat", text });
+    chatLine(T.you, permit ? T.consented : T.refused_consent, true);
+    root.dataset.consent = permit ? "agreed" : "refused";
+  }
+  el("consent-agree").addEventListener("click", () => answer(true));
+  el("consent-refuse").addEventListener("click", () => answer(false));
+
+  function stopPolling() { if (rec.polling) { clearInterval(rec.polling); rec.polling = null; } }
+  function endRound(state) {
+    stopPolling();
+    if (rec.ctx && !rec.recorder) { rec.ctx.close().catch(() => {}); rec.ctx = null; }
+    rec.round = null;
+    rec.mine = false;
+    root.dataset.recording = state;
+    recordBtn.textContent = T.record;
+    toggle(recordBtn, false);
+  }
+  async function checkRound() {
+    if (!rec.round || rec.recorder) { return; }
+    const r = await fetch(root.dataset.recordingUrl + "/" + rec.round, { credentials: "same-origin", headers: { "Accept": "application/json" } });
+    if (!r.ok) { return; }
+    const s = await json(r);
+    if (s.refused) { notice(T.consent_refused); endRound("refused"); return; }
+    if (s.all_consented && !rec.recorder) { stopPolling(); startRecording(); }
+  }
+  function mixedStream() {
+    // every participant's sound mixed into one track; the first remote picture (else mine)
+    const ctx = rec.ctx || new AudioContext(); // made on the click (a user gesture): it may play
+    ctx.resume().catch(() => {});
+    const dest = ctx.createMediaStreamDestination();
+    const sources = [room.stream];
+    videos.querySelectorAll("figure.remote video").forEach((v) => { if (v.srcObject) { sources.push(v.srcObject); } });
+    for (const s of sources) {
+      if (s && s.getAudioTracks().length) { ctx.createMediaStreamSource(s).connect(dest); }
+    }
+    rec.ctx = ctx;
+    const tracks = dest.stream.getAudioTracks();
+    const picture = sources.slice(1).find((s) => s.getVideoTracks().length) || room.stream;
+    const video = picture ? picture.getVideoTracks()[0] : null;
+    return new MediaStream(video ? [video, ...tracks] : tracks);
+  }
+  function startRecording() {
+    const stream = mixedStream();
+    const kinds = ["video/webm;codecs=vp8,opus", "video/webm", "audio/webm"];
+    const type = kinds.find((k) => window.MediaRecorder && MediaRecorder.isTypeSupported(k)) || "";
+    rec.recorder = new MediaRecorder(stream, type ? { mimeType: type } : {});
+    rec.chunks = [];
+    rec.recorder.ondataavailable = (ev) => { if (ev.data && ev.data.size) { rec.chunks.push(ev.data); } };
+    rec.recorder.onstop = uploadRecording;
+    rec.recorder.start(1000);
+    recordBtn.textContent = T.stop;
+    toggle(recordBtn, true);
+    root.dataset.recording = "on";
+    notice(T.recording);
+  }
+  async function uploadRecording() {
+    const recorder = rec.recorder;
+    const type = (recorder.mimeType || "video/webm").split(";")[0];
+    const blob = new Blob(rec.chunks, { type });
+    rec.recorder = null;
+    rec.chunks = [];
+    if (rec.ctx) { rec.ctx.close().catch(() => {}); rec.ctx = null; }
+    const form = new FormData();
+    form.append("file", blob, "ghi-hinh-" + root.dataset.appointment + (type.startsWith("audio") ? ".weba" : ".webm"));
+    const r = await post(root.dataset.recordingUrl + "/" + rec.round + "/upload", form);
+    const body = await json(r);
+    notice(r.ok ? T.saved : T.not_saved + " " + (body.error || r.status));
+    endRound(r.ok ? "saved" : "failed");
+  }
+  recordBtn.addEventListener("click", async () => {
+    if (rec.recorder) { rec.recorder.stop(); return; }
+    if (rec.round) { return; }
+    if (!rec.ctx && window.AudioContext) { rec.ctx = new AudioContext(); }
+    const r = await post(root.dataset.recordingUrl);
+    const body = await json(r);
+    if (!r.ok) { notice(T.not_saved + " " + (body.error || r.status)); return; }
+    rec.round = body.recording;
+    rec.mine = true;
+    root.dataset.recording = "asking";
+    send({ type: "chat", text: "⏺ " + T.asks + " [rec-ask:" + rec.round + "]" });
+    notice(T.waiting_consent);
+    if (body.all_consented) { startRecording(); return; }
+    rec.polling = setInterval(checkRound, 2000);
+    const round = rec.round;
+    setTimeout(() => { if (rec.round === round && !rec.recorder) { notice(T.consent_refused); endRound("expired"); } }, 120000);
+  });
+  fileInput.addEventListener("change", async () => {
+    const file = fileInput.files[0];
+    if (!file) { return; }
+    if (file.size > Number(root.dataset.maxFile)) { notice(T.too_large); fileInput.value = ""; return; }
+    const form = new FormData();
+    form.append("file", file, file.name);
+    const r = await post(root.dataset.filesUrl, form);
+    const body = await json(r);
+    fileInput.value = "";
+    if (!r.ok) { notice(body.error || String(r.status)); return; }
+    send({ type: "chat", text: "📎 " + body.title + " [file:" + body.id + "]" });
+    chatLine(T.you, "📎 " + body.title, true, { href: body.url });
+  });
 
   // --- controls -------------------------------------------------------------------------------------------
   function toggle(button, on) { button.setAttribute("aria-pressed", on ? "true" : "false"); }

@@ -47,6 +47,8 @@ from senhealth.web.context import (
 from senhealth.web.fhir_client import FhirError
 from senhealth.web.security_headers import CSP
 from senhealth.web.sessions import Session
+from senhealth.web.views.telehealth_common import room_texts
+from senhealth.web.views.telehealth_recording import MAX_FILE_BYTES
 
 __all__ = ["ROUTES", "TEXT"]
 
@@ -149,7 +151,7 @@ async def room_page(request: Request) -> Response:
     found = await _session(request)
     appointment_id = _appointment_id(request)
     lang = lang_of(request)
-    text = TEXT["vi" if lang == "vi" else "en"]
+    text = {**TEXT["vi" if lang == "vi" else "en"], **room_texts(lang)}
     appointment: dict[str, Any] = {}
     try:
         async with fhir(request, found) as client:
@@ -162,6 +164,10 @@ async def room_page(request: Request) -> Response:
         "appointment_id": appointment_id,
         "appointment": appointment,
         "token_url": f"{prefix}/telehealth/rooms/{quote(appointment_id)}/token",
+        # files shared in the chat and recording with consent: senhealth.web.views.telehealth_recording
+        "files_url": f"{prefix}/telehealth/rooms/{quote(appointment_id)}/files",
+        "recording_url": f"{prefix}/telehealth/rooms/{quote(appointment_id)}/recording",
+        "max_file": MAX_FILE_BYTES,
         "css": "/static/web/telehealth-room.css",
     }
     headers = {"Permissions-Policy": PERMISSIONS}

@@ -46,7 +46,9 @@ async def _person_name(principal: Principal) -> str | None:
 def install_platform(settings: Settings | None = None) -> None:
     """Install the access policy, the audit sink, the write hooks and the platform's operations into the
     FHIR core (this process): the server and the worker both call it."""
+    from senhealth.analytics import scheduled_reports
     from senhealth.analytics.bulk import register_bulk_operations
+    from senhealth.api.reports import checkup_providers
     from senhealth.checkup.assessment import install_assessment
     from senhealth.checkup.campaigns import register_campaign_operations
     from senhealth.checkup.forms import register_forms_operations
@@ -124,6 +126,8 @@ def install_platform(settings: Settings | None = None) -> None:
     # imaging: new studies queue the AI in the storing transaction; the worker reads and writes the archive;
     # DiagnosticReport/$ai-review (docs/imaging-ai.md §6)
     install_imaging(cfg)
+    # the monthly PDF report reads the check-up rates through the application (analytics may not import checkup)
+    scheduled_reports.register_providers(checkup_providers)
 
 
 def build_app(settings: Settings | None = None) -> FastAPI:

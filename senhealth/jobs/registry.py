@@ -24,6 +24,7 @@ TASK_MODULES: tuple[str, ...] = (
     "senhealth.surveillance.tasks",
     "senhealth.surveillance.alerts.tasks",
     "senhealth.imaging.inference.tasks",
+    "senhealth.analytics.scheduled_reports",
 )
 
 

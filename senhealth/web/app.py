@@ -45,6 +45,7 @@ from senhealth.web.views import (
     break_glass,
     checkup_station,
     dashboard_checkup,
+    dashboard_pages,
     documents,
     emr_documents,
     imaging_review,
@@ -178,6 +179,7 @@ def build_web(
         *emr_documents.ROUTES,  # clinical documents, signing, print preview, claim XML
         *checkup_station.ROUTES,  # the commune station's day, check-up form, risk result, worklists
         *dashboard_checkup.ROUTES,  # the province's check-up map: coverage and control rates per commune
+        *dashboard_pages.ROUTES,  # the province's dashboards: overview, indicators, communes, facilities, reports
         *telehealth_room.ROUTES,  # the video room of an Appointment (docs/telehealth-video.md)
         *telehealth_recording.ROUTES,  # in the room: files in the chat, recording with consent (docs/web-telehealth.md)
         *telehealth_consults.ROUTES,  # consult inbox of both sides, request form, consult page and steps

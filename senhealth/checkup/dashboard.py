@@ -110,7 +110,25 @@ class CheckupDashboard:
     total: CommuneIndicators
 
 
-_REGISTRIES = """
+def _latest_before(alias: str, registry: str, loinc: str, columns: str, units: str = "") -> str:
+    """A lateral sub-query: for people in ``registry`` (``htn``/``dm``), the latest final Observation coded
+    ``loinc`` up to ``as_of`` (with one of the quoted ``units``, when given)."""
+    unit_filter = f"\n          AND lower(o.content->'valueQuantity'->>'code') IN ({units})" if units else ""
+    coding = f'[{{"system": "{codes.LOINC}", "code": "{loinc}"}}]'
+    return f"""
+    LEFT JOIN LATERAL (
+        SELECT {columns}
+        FROM fhir_resource o
+        JOIN idx_date d ON d.pkey = o.pkey AND d.rid = o.rid AND d.param_id = %(obs_date)s
+        WHERE t.{registry} AND o.pkey = t.pkey AND o.res_type = 'Observation' AND o.content->>'status' = ANY(%(final)s)
+          AND o.content->'code'->'coding' @> '{coding}'::jsonb{unit_filter}
+          AND d.low <= %(as_of)s
+        ORDER BY d.low DESC, o.res_id DESC LIMIT 1
+    ) {alias} ON true"""
+
+
+_REGISTRIES = (
+    """
 WITH st(org, commune) AS (SELECT * FROM unnest(%(st_org)s::text[], %(st_commune)s::text[])),
 enrolled AS (
     SELECT DISTINCT st.commune, e.pkey, reg.code AS registry
@@ -134,36 +152,19 @@ people AS (
 judged AS (
     SELECT t.commune, t.pkey, t.htn, t.dm, bp.sbp, bp.dbp, a1c.value AS a1c, glu.value AS glu, lv.at AS visit
     FROM people t
-""" + """
-    LEFT JOIN LATERAL (
-        SELECT {bp}
-        FROM fhir_resource o
-        JOIN idx_date d ON d.pkey = o.pkey AND d.rid = o.rid AND d.param_id = %(obs_date)s
-        WHERE t.htn AND o.pkey = t.pkey AND o.res_type = 'Observation' AND o.content->>'status' = ANY(%(final)s)
-          AND o.content->'code'->'coding' @> '[{{"system": "{loinc}", "code": "{bp_panel}"}}]'::jsonb
-          AND d.low <= %(as_of)s
-        ORDER BY d.low DESC, o.res_id DESC LIMIT 1
-    ) bp ON true
-    LEFT JOIN LATERAL (
-        SELECT {a1c}
-        FROM fhir_resource o
-        JOIN idx_date d ON d.pkey = o.pkey AND d.rid = o.rid AND d.param_id = %(obs_date)s
-        WHERE t.dm AND o.pkey = t.pkey AND o.res_type = 'Observation' AND o.content->>'status' = ANY(%(final)s)
-          AND o.content->'code'->'coding' @> '[{{"system": "{loinc}", "code": "{hba1c}"}}]'::jsonb
-          AND lower(o.content->'valueQuantity'->>'code') IN ('%%', 'mmol/mol')
-          AND d.low <= %(as_of)s
-        ORDER BY d.low DESC, o.res_id DESC LIMIT 1
-    ) a1c ON true
-    LEFT JOIN LATERAL (
-        SELECT {glucose}
-        FROM fhir_resource o
-        JOIN idx_date d ON d.pkey = o.pkey AND d.rid = o.rid AND d.param_id = %(obs_date)s
-        WHERE t.dm AND o.pkey = t.pkey AND o.res_type = 'Observation' AND o.content->>'status' = ANY(%(final)s)
-          AND o.content->'code'->'coding' @> '[{{"system": "{loinc}", "code": "{fasting}"}}]'::jsonb
-          AND lower(o.content->'valueQuantity'->>'code') IN ('mmol/l', 'mg/dl')
-          AND d.low <= %(as_of)s
-        ORDER BY d.low DESC, o.res_id DESC LIMIT 1
-    ) glu ON true
+"""
+    + _latest_before(
+        "bp",
+        "htn",
+        codes.BP_PANEL,
+        _COMPONENT.format(code=codes.SYSTOLIC)
+        + " AS sbp, "
+        + _COMPONENT.format(code=codes.DIASTOLIC)
+        + " AS dbp",
+    )
+    + _latest_before("a1c", "dm", codes.HBA1C, _A1C, "'%%', 'mmol/mol'")
+    + _latest_before("glu", "dm", codes.FASTING_GLUCOSE, _GLUCOSE, "'mmol/l', 'mg/dl'")
+    + """
     LEFT JOIN LATERAL (
         SELECT max(d.low) AS at
         FROM fhir_resource v
@@ -183,17 +184,7 @@ SELECT commune,
        count(*),
        count(*) FILTER (WHERE visit >= %(seen_since)s)
 FROM judged GROUP BY commune ORDER BY commune
-""".format(
-    bp=_COMPONENT.format(code=codes.SYSTOLIC)
-    + " AS sbp, "
-    + _COMPONENT.format(code=codes.DIASTOLIC)
-    + " AS dbp",
-    a1c=_A1C,
-    glucose=_GLUCOSE,
-    loinc=codes.LOINC,
-    bp_panel=codes.BP_PANEL,
-    hba1c=codes.HBA1C,
-    fasting=codes.FASTING_GLUCOSE,
+"""
 )
 """One statement: per commune, the registry counts (see the module docstring)."""
 

@@ -36,8 +36,8 @@ from senhealth.surveillance.detectors.cusum import TRANSFORMS, cusum_batch
 from senhealth.surveillance.detectors.ears import ears_batch
 from senhealth.surveillance.detectors.endemic_channel import METHODS as CHANNELS
 from senhealth.surveillance.detectors.endemic_channel import endemic_channel_batch
-from senhealth.surveillance.detectors.farrington import FIT_FUNCTIONS, farrington_batch, limit54_param
-from senhealth.surveillance.detectors.farrington_flexible import THRESHOLD_METHODS, farrington_flexible_batch
+from senhealth.surveillance.detectors.farrington import farrington_batch_params
+from senhealth.surveillance.detectors.farrington_flexible import farrington_flexible_batch_params
 from senhealth.surveillance.detectors.glr import glrpois_batch
 
 __all__ = ["Outcome", "fit_history", "history_needed", "run_plan"]
@@ -193,40 +193,11 @@ def _batch(plan: MethodPlan, counts: FloatArray, range_start: int, freq: int) ->
         p.check_all_used()
         return Outcome(_nan(channel.expected), _nan(channel.upperbound), channel.alarm)
     if name == "farrington":
-        far = farrington_batch(
-            counts,
-            range_start=range_start,
-            b=p.integer("b", 5),
-            w=p.integer("w", 3),
-            reweight=p.boolean("reweight", True),
-            alpha=p.number("alpha", 0.05),
-            trend=p.boolean("trend", True),
-            limit54=limit54_param(p),
-            powertrans=p.choice("powertrans", ("2/3", "1/2", "none"), "2/3"),
-            fit_fun=p.choice("fitFun", FIT_FUNCTIONS, FIT_FUNCTIONS[0]),
-            freq=freq,
-        )
+        far = farrington_batch_params(counts, p, range_start, freq)
         p.check_all_used()
         return Outcome(_nan(far.expected), _nan(far.upperbound), far.alarm)
     if name == "farrington-flexible":
-        flex = farrington_flexible_batch(
-            counts,
-            range_start=range_start,
-            b=p.integer("b", 5),
-            w=p.integer("w", 3),
-            reweight=p.boolean("reweight", True),
-            weights_threshold=p.number("weightsThreshold", 2.58),
-            alpha=p.number("alpha", 0.05),
-            trend=p.boolean("trend", True),
-            p_threshold_trend=p.number("pThresholdTrend", 0.05),
-            limit54=limit54_param(p),
-            powertrans=p.choice("powertrans", ("2/3", "1/2", "none"), "2/3"),
-            population_offset=p.boolean("populationOffset", False),
-            no_periods=p.integer("noPeriods", 1),
-            past_weeks_not_included=p.optional_integer("pastWeeksNotIncluded"),
-            threshold_method=p.choice("thresholdMethod", THRESHOLD_METHODS, "delta"),
-            freq=freq,
-        )
+        flex = farrington_flexible_batch_params(counts, p, range_start, freq)
         p.check_all_used()
         return Outcome(_nan(flex.expected), _nan(flex.upperbound), flex.alarm)
     return None

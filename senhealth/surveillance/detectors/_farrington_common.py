@@ -16,6 +16,9 @@
 - :func:`qnorm`, :func:`pt_two_sided`, :func:`qnbinom`, :func:`qpois`: the distribution functions needed, in
   numpy without scipy (``qnorm`` is :class:`statistics.NormalDist`, the same Wichura AS 241 algorithm as R's; the
   count quantiles apply R's fuzz ``p·(1 − 64ε)`` for left continuity).
+- :func:`delta_upper_bound`: ``algo.farrington.threshold.farrington``'s bound on the ``powertrans`` scale;
+  :class:`Batch`, :func:`detections`: the results of many series and one series' rows;
+  :func:`check_alpha_limit54`, :func:`population_matrix`, :func:`limit54_param`: the argument checks both share.
 """
 
 from __future__ import annotations
@@ -24,18 +27,27 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from statistics import NormalDist
+from typing import Self
 
 import numpy as np
 import numpy.typing as npt
 
+from senhealth.surveillance.detectors.base import Detection, Params
+
 __all__ = [
     "POWERTRANS",
+    "Batch",
     "GlmFit",
     "anscombe_residuals",
     "as_counts",
     "assign_weights",
+    "check_alpha_limit54",
+    "delta_upper_bound",
+    "detections",
     "glm_quasipoisson",
+    "limit54_param",
     "parse_powertrans",
+    "population_matrix",
     "pt_two_sided",
     "qnbinom",
     "qnorm",
@@ -72,6 +84,100 @@ def as_counts(counts: npt.ArrayLike, what: str = "counts") -> FloatArray:
     if np.isnan(array).any() or (array < 0).any():
         raise ValueError(f"{what} must be numbers ≥ 0 (no missing weeks)")
     return array
+
+
+def check_alpha_limit54(alpha: float, limit54: tuple[float, float]) -> tuple[float, int]:
+    """ValueError unless ``0 < alpha < 1`` and ``limit54`` is (cases ≥ 0, a whole period > 0); (cases, period)."""
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha={alpha}: must be between 0 and 1")
+    cases, period = limit54
+    if not (cases >= 0 and period > 0) or not float(period).is_integer():
+        raise ValueError(f"limit54=c({cases:g},{period:g}): cases ≥ 0 and a whole period > 0")
+    return cases, int(period)
+
+
+def limit54_param(params: Params) -> tuple[float, float]:
+    """R's ``limit54`` from the parameters: two numbers, cases and weeks."""
+    values = params.numbers("limit54", (5, 4))
+    if len(values) != 2:
+        raise ValueError(f"{params.method}: limit54 takes two numbers, cases and weeks: c(5,4)")
+    return values[0], values[1]
+
+
+def population_matrix(population: npt.ArrayLike | None, counts: FloatArray, offset: bool) -> FloatArray:
+    """The population of each series and week (1 where none is given, as R); > 0 when used as an offset."""
+    pop = (
+        np.ones_like(counts)
+        if population is None
+        else np.atleast_2d(np.asarray(population, dtype=np.float64))
+    )
+    if pop.shape != counts.shape:
+        raise ValueError("population must have the shape of counts")
+    if offset and (pop <= 0).any():
+        raise ValueError("population must be > 0 for the population offset")
+    return pop
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Results for many series: arrays of shape (series, monitored weeks); NaN where R gives NA."""
+
+    start: int
+    """0-based index of the first monitored week."""
+    expected: FloatArray
+    upperbound: FloatArray
+    alarm: BoolArray
+    trend: BoolArray
+    """Whether the time trend was kept (R's ``trend``)."""
+
+    @classmethod
+    def empty(cls, start: int, n_series: int, weeks: int) -> Self:
+        """All NaN, no alarm, no trend: filled week by week."""
+        return cls(
+            start,
+            np.full((n_series, weeks), np.nan),
+            np.full((n_series, weeks), np.nan),
+            np.zeros((n_series, weeks), dtype=np.bool_),
+            np.zeros((n_series, weeks), dtype=np.bool_),
+        )
+
+
+def detections(counts: FloatArray, result: Batch) -> list[Detection]:
+    """The rows of the one series of ``counts`` (1 × time) in ``result``."""
+    return [
+        Detection(
+            index=result.start + i,
+            observed=float(counts[0, result.start + i]),
+            expected=_optional(result.expected[0, i]),
+            upperbound=_optional(result.upperbound[0, i]),
+            alarm=bool(result.alarm[0, i]),
+        )
+        for i in range(result.expected.shape[1])
+    ]
+
+
+def _optional(value: float) -> float | None:
+    return None if math.isnan(value) else float(value)
+
+
+def delta_upper_bound(
+    mu0: FloatArray, se_mu: FloatArray, phi: FloatArray, z: float, exponent: float
+) -> FloatArray:
+    """``algo.farrington.threshold.farrington``: the upper end of R's ``sort((μ₀^e ± z·se)^(1/e), na.last = FALSE)``
+    with ``τ = φ + se(μ₀)²/μ₀`` (NaN only when both ends are NaN)."""
+    tau = phi + se_mu**2 / mu0
+    if exponent == 1.0:
+        se = np.sqrt(mu0 * tau)
+    elif exponent == 0.5:
+        se = np.sqrt(0.25 * tau)
+    else:
+        se = np.sqrt(4.0 / 9.0 * mu0 ** (1.0 / 3.0) * tau)
+    centre = mu0**exponent
+    with np.errstate(invalid="ignore"):
+        low = (centre - z * se) ** (1.0 / exponent)
+        high = (centre + z * se) ** (1.0 / exponent)
+    result: FloatArray = np.where(np.isnan(low), high, np.where(np.isnan(high), low, np.maximum(low, high)))
+    return result
 
 
 def qnorm(p: float) -> float:

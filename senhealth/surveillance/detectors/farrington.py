@@ -27,7 +27,6 @@ as R does for a series without one). When a fit with the trend does not converge
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -37,18 +36,25 @@ import numpy.typing as npt
 from senhealth.surveillance.detectors import register
 from senhealth.surveillance.detectors._farrington_common import (
     EPS,
+    POWERTRANS,
+    Batch,
     GlmFit,
     anscombe_residuals,
     as_counts,
     assign_weights,
+    check_alpha_limit54,
+    delta_upper_bound,
+    detections,
     glm_quasipoisson,
+    limit54_param,
     parse_powertrans,
+    population_matrix,
     pt_two_sided,
     qnorm,
 )
 from senhealth.surveillance.detectors.base import Detection, MethodSpec, Params, monitored_range
 
-__all__ = ["FIT_FUNCTIONS", "FarringtonBatch", "farrington", "farrington_batch"]
+__all__ = ["FIT_FUNCTIONS", "FarringtonBatch", "farrington", "farrington_batch", "farrington_batch_params"]
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -63,16 +69,8 @@ FIT_FUNCTIONS = (
 
 
 @dataclass(frozen=True, slots=True)
-class FarringtonBatch:
+class FarringtonBatch(Batch):
     """Results for many series: arrays of shape (series, monitored weeks); NaN where R gives NA."""
-
-    start: int
-    """0-based index of the first monitored week."""
-    expected: FloatArray
-    upperbound: FloatArray
-    alarm: BoolArray
-    trend: BoolArray
-    """Whether the time trend was kept (R's ``trend``)."""
 
 
 def _fit(
@@ -147,16 +145,7 @@ def _combine(
         if rows.size == 0:
             continue
         part, part_phi = _fit(design, y[rows], None if offset is None else offset[rows], reweight)
-        p = design.shape[1]
-        fit.coef[rows, :p] = part.coef
-        fit.cov_unscaled[rows, :p, :p] = part.cov_unscaled
-        fit.eta[rows], fit.mu[rows], fit.weights[rows] = part.eta, part.mu, part.weights
-        fit.converged[rows], fit.df_residual[rows], fit.residuals[rows] = (
-            part.converged,
-            part.df_residual,
-            part.residuals,
-        )
-        phi[rows] = part_phi
+        _store(fit, phi, rows, part, part_phi)
     return fit, phi
 
 
@@ -183,31 +172,15 @@ def farrington_batch(
         raise ValueError(f"fitFun={fit_fun!r}: choose one of {', '.join(FIT_FUNCTIONS)}")
     if b < 1 or w < 0:
         raise ValueError(f"b={b}, w={w}: b must be ≥ 1 and w ≥ 0")
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha={alpha}: must be between 0 and 1")
-    cases, period = limit54
-    if not (cases >= 0 and period > 0) or not float(period).is_integer():
-        raise ValueError(f"limit54=c({cases:g},{period:g}): cases ≥ 0 and a whole period > 0")
+    cases, period = check_alpha_limit54(alpha, limit54)
     use_offset = fit_fun == FIT_FUNCTIONS[2]
-    pop = (
-        np.ones_like(y_all) if population is None else np.atleast_2d(np.asarray(population, dtype=np.float64))
-    )
-    if pop.shape != y_all.shape:
-        raise ValueError("population must have the shape of counts")
-    if use_offset and (pop <= 0).any():
-        raise ValueError("population must be > 0 for the population offset")
+    pop = population_matrix(population, y_all, use_offset)
     weeks = monitored_range(n, range_start, freq * b - w)
     first_k = weeks.start + 1
-    if first_k - int(period) + 1 < 1:
-        raise ValueError(
-            f"range_start={first_k}: limit54 needs {int(period)} weeks up to the first monitored one"
-        )
+    if first_k - period + 1 < 1:
+        raise ValueError(f"range_start={first_k}: limit54 needs {period} weeks up to the first monitored one")
     z = qnorm(1 - alpha / 2)
-    m = len(weeks)
-    expected = np.full((n_series, m), np.nan)
-    upper_out = np.full((n_series, m), np.nan)
-    alarm_out = np.zeros((n_series, m), dtype=np.bool_)
-    trend_out = np.zeros((n_series, m), dtype=np.bool_)
+    out = FarringtonBatch.empty(weeks.start, n_series, len(weeks))
     window = np.concatenate([np.arange(-freq * i - w, -freq * i + w + 1) for i in range(b, 0, -1)])
     for col, k0 in enumerate(weeks):
         k = k0 + 1
@@ -247,21 +220,23 @@ def farrington_batch(
         eta0 = fit.coef[:, 0] + offset_k
         mu0 = np.maximum(np.exp(eta0), EPS)
         se = np.sqrt(fit.cov_unscaled[:, 0, 0] * phi) * mu0
-        upper = _upper_bound(mu0, se, phi, z, exponent)
+        upper = delta_upper_bound(mu0, se, phi, z, exponent)
         obs = y_all[:, k0]
-        enough = y_all[:, k - int(period) : k].sum(axis=1) >= cases
+        enough = y_all[:, k - period : k].sum(axis=1) >= cases
         with np.errstate(divide="ignore", invalid="ignore"):
             score = np.where(enough, (obs - mu0) / (upper - mu0), 0.0)
-        expected[:, col] = np.where(np.isnan(se), np.nan, mu0)
-        upper_out[:, col] = np.where(enough, upper, 0.0)
-        alarm_out[:, col] = score > 1
-        trend_out[:, col] = has_trend
-    return FarringtonBatch(weeks.start, expected, upper_out, alarm_out, trend_out)
+        out.expected[:, col] = np.where(np.isnan(se), np.nan, mu0)
+        out.upperbound[:, col] = np.where(enough, upper, 0.0)
+        out.alarm[:, col] = score > 1
+        out.trend[:, col] = has_trend
+    return out
 
 
 def _store(fit: GlmFit, phi: FloatArray, rows: IntArray, part: GlmFit, part_phi: FloatArray) -> None:
-    fit.coef[rows] = part.coef
-    fit.cov_unscaled[rows] = part.cov_unscaled
+    """Put ``part`` (its first ``p`` coefficients) in the rows ``rows`` of ``fit`` and ``phi``."""
+    p = part.coef.shape[1]
+    fit.coef[rows, :p] = part.coef
+    fit.cov_unscaled[rows, :p, :p] = part.cov_unscaled
     fit.eta[rows], fit.mu[rows], fit.weights[rows] = part.eta, part.mu, part.weights
     fit.converged[rows], fit.df_residual[rows], fit.residuals[rows] = (
         part.converged,
@@ -269,26 +244,6 @@ def _store(fit: GlmFit, phi: FloatArray, rows: IntArray, part: GlmFit, part_phi:
         part.residuals,
     )
     phi[rows] = part_phi
-
-
-def _upper_bound(
-    mu0: FloatArray, se_mu: FloatArray, phi: FloatArray, z: float, exponent: float
-) -> FloatArray:
-    """The upper end of R's ``sort((μ₀^e ± z·se)^(1/e), na.last = FALSE)`` (NaN only when both ends are NaN)."""
-    tau = phi + se_mu**2 / mu0
-    if exponent == 1.0:
-        se = np.sqrt(mu0 * tau)
-    elif exponent == 0.5:
-        se = np.sqrt(0.25 * tau)
-    else:
-        se = np.sqrt(4.0 / 9.0 * mu0 ** (1.0 / 3.0) * tau)
-    centre = mu0**exponent
-    with np.errstate(invalid="ignore"):
-        low = (centre - z * se) ** (1.0 / exponent)
-        high = (centre + z * se) ** (1.0 / exponent)
-    both = np.where(np.isnan(low), high, np.where(np.isnan(high), low, np.maximum(low, high)))
-    result: FloatArray = both
-    return result
 
 
 def farrington(
@@ -330,31 +285,14 @@ def farrington(
         population=None if population is None else [list(population)],
         freq=freq,
     )
-    return [
-        Detection(
-            index=result.start + i,
-            observed=float(y[0, result.start + i]),
-            expected=_optional(result.expected[0, i]),
-            upperbound=_optional(result.upperbound[0, i]),
-            alarm=bool(result.alarm[0, i]),
-        )
-        for i in range(result.expected.shape[1])
-    ]
+    return detections(y, result)
 
 
-def _optional(value: float) -> float | None:
-    return None if math.isnan(value) else float(value)
-
-
-def limit54_param(params: Params) -> tuple[float, float]:
-    values = params.numbers("limit54", (5, 4))
-    if len(values) != 2:
-        raise ValueError(f"{params.method}: limit54 takes two numbers, cases and weeks: c(5,4)")
-    return values[0], values[1]
-
-
-def _run(counts: Sequence[float], params: Params, range_start: int | None, freq: int) -> list[Detection]:
-    return farrington(
+def farrington_batch_params(
+    counts: npt.ArrayLike, params: Params, range_start: int | None, freq: int
+) -> FarringtonBatch:
+    """:func:`farrington_batch` with the parameters as R names them (the command line's and a plan's)."""
+    return farrington_batch(
         counts,
         range_start=range_start,
         b=params.integer("b", 5),
@@ -363,10 +301,15 @@ def _run(counts: Sequence[float], params: Params, range_start: int | None, freq:
         alpha=params.number("alpha", 0.05),
         trend=params.boolean("trend", True),
         limit54=limit54_param(params),
-        powertrans=params.choice("powertrans", ("2/3", "1/2", "none"), "2/3"),
+        powertrans=params.choice("powertrans", tuple(POWERTRANS), "2/3"),
         fit_fun=params.choice("fitFun", FIT_FUNCTIONS, FIT_FUNCTIONS[0]),
         freq=freq,
     )
+
+
+def _run(counts: Sequence[float], params: Params, range_start: int | None, freq: int) -> list[Detection]:
+    result = farrington_batch_params(counts, params, range_start, freq)
+    return detections(as_counts(counts), result)
 
 
 FARRINGTON = register(

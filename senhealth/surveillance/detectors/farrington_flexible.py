@@ -42,7 +42,6 @@ prediction (``predict.glm`` is called with ``dispersion`` inside ``newdata``, i.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -52,25 +51,32 @@ import numpy.typing as npt
 from senhealth.surveillance.detectors import register
 from senhealth.surveillance.detectors._farrington_common import (
     EPS,
+    POWERTRANS,
+    Batch,
     GlmFit,
     anscombe_residuals,
     as_counts,
     assign_weights,
+    check_alpha_limit54,
+    delta_upper_bound,
+    detections,
     glm_quasipoisson,
+    limit54_param,
     parse_powertrans,
+    population_matrix,
     pt_two_sided,
     qnbinom,
     qnorm,
     qpois,
 )
 from senhealth.surveillance.detectors.base import Detection, MethodSpec, Params, monitored_range
-from senhealth.surveillance.detectors.farrington import limit54_param
 
 __all__ = [
     "THRESHOLD_METHODS",
     "FlexibleBatch",
     "farrington_flexible",
     "farrington_flexible_batch",
+    "farrington_flexible_batch_params",
     "seasonal_blocks",
 ]
 
@@ -82,16 +88,8 @@ THRESHOLD_METHODS = ("delta", "nbPlugin", "muan")
 
 
 @dataclass(frozen=True, slots=True)
-class FlexibleBatch:
+class FlexibleBatch(Batch):
     """Results for many series: arrays of shape (series, monitored weeks); NaN where R gives NA."""
-
-    start: int
-    """0-based index of the first monitored week."""
-    expected: FloatArray
-    upperbound: FloatArray
-    alarm: BoolArray
-    trend: BoolArray
-    """Whether the time trend was kept."""
 
 
 def _colon(a: int, b: int) -> range:
@@ -187,21 +185,11 @@ def farrington_flexible_batch(
         )
     if b < 1 or w < 0 or no_periods < 1:
         raise ValueError(f"b={b}, w={w}, noPeriods={no_periods}: b and noPeriods must be ≥ 1 and w ≥ 0")
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha={alpha}: must be between 0 and 1")
-    cases, period = limit54
-    if not (cases >= 0 and period > 0) or not float(period).is_integer():
-        raise ValueError(f"limit54=c({cases:g},{period:g}): cases ≥ 0 and a whole period > 0")
+    cases, period = check_alpha_limit54(alpha, limit54)
     past = w if past_weeks_not_included is None else past_weeks_not_included
     if past < 0:
         raise ValueError(f"pastWeeksNotIncluded={past}: must be ≥ 0")
-    pop = (
-        np.ones_like(y_all) if population is None else np.atleast_2d(np.asarray(population, dtype=np.float64))
-    )
-    if pop.shape != y_all.shape:
-        raise ValueError("population must have the shape of counts")
-    if population_offset and (pop <= 0).any():
-        raise ValueError("population must be > 0 for the population offset")
+    pop = population_matrix(population, y_all, population_offset)
     default_start = freq * b + w + 1
     weeks = monitored_range(n, range_start, default_start)
     if weeks.start + 1 < default_start:
@@ -210,11 +198,7 @@ def farrington_flexible_batch(
             f"start at week {default_start} or later, or lower b"
         )
     z_delta = qnorm(1 - alpha)
-    m = len(weeks)
-    expected = np.full((n_series, m), np.nan)
-    upper_out = np.full((n_series, m), np.nan)
-    alarm_out = np.zeros((n_series, m), dtype=np.bool_)
-    trend_out = np.zeros((n_series, m), dtype=np.bool_)
+    out = FlexibleBatch.empty(weeks.start, n_series, len(weeks))
     factors = no_periods != 1
     for col, k0 in enumerate(weeks):
         k = k0 + 1
@@ -297,7 +281,7 @@ def farrington_flexible_batch(
         if threshold_method == "delta":
             mu0 = np.maximum(np.exp(eta0), EPS)
             pred_fit = mu0
-            upper = _delta_upper(mu0, se_eta * mu0, phi, z_delta, exponent)
+            upper = delta_upper_bound(mu0, se_eta * mu0, phi, z_delta, exponent)
             mean = mu0
         else:
             pred_fit = eta0
@@ -313,39 +297,20 @@ def farrington_flexible_batch(
                 upper[pois] = qpois(1 - alpha, mu_q[pois])
             with np.errstate(over="ignore"):
                 mean = np.exp(eta0)
-        enough = y_all[:, k - int(period) : k].sum(axis=1) >= cases
+        enough = y_all[:, k - period : k].sum(axis=1) >= cases
         with np.errstate(divide="ignore", invalid="ignore"):
             score = (obs - pred_fit) / (upper - pred_fit)
         has_upper = ~np.isnan(upper)
-        alarm_out[:, col] = enough & has_upper & (score > 1) & (obs != 0)
-        upper_out[:, col] = np.where(enough, upper, np.nan)
-        expected[:, col] = np.where(enough & has_upper, mean, np.nan)
-        trend_out[:, col] = kept
-    return FlexibleBatch(weeks.start, expected, upper_out, alarm_out, trend_out)
+        out.alarm[:, col] = enough & has_upper & (score > 1) & (obs != 0)
+        out.upperbound[:, col] = np.where(enough, upper, np.nan)
+        out.expected[:, col] = np.where(enough & has_upper, mean, np.nan)
+        out.trend[:, col] = kept
+    return out
 
 
 def _take(model: _Model, mask: BoolArray) -> _Model:
     rows = np.flatnonzero(mask)
     return _Model(model.fit.take(rows), model.phi[rows], model.summary_dispersion[rows], model.ok[rows])
-
-
-def _delta_upper(
-    mu0: FloatArray, se_mu: FloatArray, phi: FloatArray, z: float, exponent: float
-) -> FloatArray:
-    """``algo.farrington.threshold.farrington``'s upper bound (NaN only when both ends are NaN)."""
-    tau = phi + se_mu**2 / mu0
-    if exponent == 1.0:
-        se = np.sqrt(mu0 * tau)
-    elif exponent == 0.5:
-        se = np.sqrt(0.25 * tau)
-    else:
-        se = np.sqrt(4.0 / 9.0 * mu0 ** (1.0 / 3.0) * tau)
-    centre = mu0**exponent
-    with np.errstate(invalid="ignore"):
-        low = (centre - z * se) ** (1.0 / exponent)
-        high = (centre + z * se) ** (1.0 / exponent)
-    result: FloatArray = np.where(np.isnan(low), high, np.where(np.isnan(high), low, np.maximum(low, high)))
-    return result
 
 
 def farrington_flexible(
@@ -397,24 +362,14 @@ def farrington_flexible(
         population=None if population is None else [list(population)],
         freq=freq,
     )
-    return [
-        Detection(
-            index=result.start + i,
-            observed=float(y[0, result.start + i]),
-            expected=_optional(result.expected[0, i]),
-            upperbound=_optional(result.upperbound[0, i]),
-            alarm=bool(result.alarm[0, i]),
-        )
-        for i in range(result.expected.shape[1])
-    ]
+    return detections(y, result)
 
 
-def _optional(value: float) -> float | None:
-    return None if math.isnan(value) else float(value)
-
-
-def _run(counts: Sequence[float], params: Params, range_start: int | None, freq: int) -> list[Detection]:
-    return farrington_flexible(
+def farrington_flexible_batch_params(
+    counts: npt.ArrayLike, params: Params, range_start: int | None, freq: int
+) -> FlexibleBatch:
+    """:func:`farrington_flexible_batch` with the parameters as R names them (the command line's and a plan's)."""
+    return farrington_flexible_batch(
         counts,
         range_start=range_start,
         b=params.integer("b", 5),
@@ -425,13 +380,18 @@ def _run(counts: Sequence[float], params: Params, range_start: int | None, freq:
         trend=params.boolean("trend", True),
         p_threshold_trend=params.number("pThresholdTrend", 0.05),
         limit54=limit54_param(params),
-        powertrans=params.choice("powertrans", ("2/3", "1/2", "none"), "2/3"),
+        powertrans=params.choice("powertrans", tuple(POWERTRANS), "2/3"),
         population_offset=params.boolean("populationOffset", False),
         no_periods=params.integer("noPeriods", 1),
         past_weeks_not_included=params.optional_integer("pastWeeksNotIncluded"),
         threshold_method=params.choice("thresholdMethod", THRESHOLD_METHODS, "delta"),
         freq=freq,
     )
+
+
+def _run(counts: Sequence[float], params: Params, range_start: int | None, freq: int) -> list[Detection]:
+    result = farrington_flexible_batch_params(counts, params, range_start, freq)
+    return detections(as_counts(counts), result)
 
 
 FARRINGTON_FLEXIBLE = register(

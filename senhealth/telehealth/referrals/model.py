@@ -21,12 +21,12 @@ sends the summary, the destination accepts, records the arrival and returns the 
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final
 
-from senhealth.core.errors import SenHealthError
 from senhealth.fhir.access import AccessEvent, Action, Principal, audit_sink
 from senhealth.fhir.store.store import StoreTx
+from senhealth.telehealth._steps import StepError, fhir_time, ref_id
 
 __all__ = [
     "CARE_ROLES",
@@ -92,33 +92,8 @@ STEP_TITLES: Final = {
 }
 
 
-class ReferralError(SenHealthError):
+class ReferralError(StepError):
     """A step refused: ``status`` is the HTTP status, ``code`` the OperationOutcome issue code."""
-
-    def __init__(
-        self, status: int, message: str, code: str = "invalid", expression: str | None = None
-    ) -> None:
-        super().__init__(message, expression)
-        self.status = status
-        self.code = code
-
-
-def fhir_time(when: datetime) -> str:
-    return when.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def ref_id(reference: Any, res_type: str) -> str | None:
-    """The id of a ``res_type/<id>`` reference (a Reference or its text), else None."""
-    text = reference.get("reference") if isinstance(reference, dict) else reference
-    if not isinstance(text, str):
-        return None
-    text = text.split("/_history/")[0]
-    prefix = f"{res_type}/"
-    if "/" + prefix in text:
-        text = text[text.rindex("/" + prefix) + 1 :]
-    if not text.startswith(prefix):
-        return None
-    return text[len(prefix) :] or None
 
 
 def facility_ref(org_id: str) -> str:

@@ -43,6 +43,7 @@ from senhealth.fhir.operations.registry import (
     unregister,
 )
 from senhealth.fhir.store import VersionConflict
+from senhealth.telehealth._operation_params import codes, text
 from senhealth.telehealth.referrals.model import ReferralError, ref_id
 from senhealth.telehealth.referrals.papers import XML13_FROM_REQUEST
 from senhealth.telehealth.referrals.store import (
@@ -77,38 +78,14 @@ _EXTRA_NAMES: Final = {
 }
 
 
-def _text(call: OperationCall, name: str, *, required: bool = False) -> str | None:
-    value = call.first(name)
-    if isinstance(value, dict):
-        value = value.get("reference") or value.get("code")
-    if value is None or (isinstance(value, str) and not value.strip()):
-        if required:
-            raise OperationError(400, f"Parameter {name!r} is required", "required", name)
-        return None
-    if not isinstance(value, str):
-        raise OperationError(400, f"Parameter {name!r} must be a string, code or reference", expression=name)
-    return value.strip()
-
-
 def _id(call: OperationCall, name: str, res_type: str, *, required: bool = True) -> str | None:
-    value = _text(call, name, required=required)
+    value = text(call, name, required=required)
     if value is None:
         return None
     found = ref_id(value, res_type) if "/" in value else value
     if not found:
         raise OperationError(400, f"Parameter {name!r} must reference a {res_type}", expression=name)
     return found
-
-
-def _codes(call: OperationCall, name: str) -> list[str]:
-    out: list[str] = []
-    for value in call.params.get(name) or []:
-        if isinstance(value, dict):
-            value = value.get("code")
-        if not isinstance(value, str) or not value.strip():
-            raise OperationError(400, f"Parameter {name!r} must be a code", expression=name)
-        out += [v.strip() for v in value.split(",") if v.strip()]
-    return out
 
 
 def _fields(call: OperationCall) -> dict[str, str]:
@@ -142,25 +119,25 @@ Runner = Callable[[OperationCall], Awaitable[Referral]]
 
 async def _request(call: OperationCall) -> Referral:
     assert call.resource_id is not None
-    details = {k: v for k in XML13_FROM_REQUEST if k != "reasonCode" and (v := _text(call, k))}
+    details = {k: v for k in XML13_FROM_REQUEST if k != "reasonCode" and (v := text(call, k))}
     return await request_referral(
         call.store,
         call.resource_id,
         destination=_id(call, "destination", "Organization") or "",
         principal=call.principal,
-        reasons=_codes(call, "reason"),
-        reason_code=_text(call, "reasonCode") or "1",
-        plan=_text(call, "plan") or "",
+        reasons=codes(call, "reason"),
+        reason_code=text(call, "reasonCode") or "1",
+        plan=text(call, "plan") or "",
         details=details,
         requester=_id(call, "requester", "Practitioner", required=False),
-        note=_text(call, "note") or "",
+        note=text(call, "note") or "",
     )
 
 
 async def _accept(call: OperationCall) -> Referral:
     assert call.resource_id is not None
-    return await accept(call.store, call.resource_id, _text(call, "decision", required=True) or "",
-                        principal=call.principal, note=_text(call, "note") or "")  # fmt: skip
+    return await accept(call.store, call.resource_id, text(call, "decision", required=True) or "",
+                        principal=call.principal, note=text(call, "note") or "")  # fmt: skip
 
 
 async def _draft_summary(call: OperationCall) -> Referral:
@@ -173,26 +150,26 @@ async def _send_summary(call: OperationCall) -> Referral:
     assert call.resource_id is not None
     return await send_summary(call.store, call.resource_id, _id(call, "summary", "Composition") or "",
                               principal=call.principal, restriction=call.restriction,
-                              note=_text(call, "note") or "")  # fmt: skip
+                              note=text(call, "note") or "")  # fmt: skip
 
 
 async def _arrive(call: OperationCall) -> Referral:
     assert call.resource_id is not None
     return await arrive(call.store, call.resource_id, principal=call.principal,
                         encounter_id=_id(call, "encounter", "Encounter", required=False),
-                        encounter_class=_text(call, "class") or "AMB", note=_text(call, "note") or "")  # fmt: skip
+                        encounter_class=text(call, "class") or "AMB", note=text(call, "note") or "")  # fmt: skip
 
 
 async def _draft_return(call: OperationCall) -> Referral:
     assert call.resource_id is not None
     return await draft_return(call.store, call.resource_id, principal=call.principal, restriction=call.restriction,
-                              course=_text(call, "course") or "", advice=_text(call, "advice") or "")  # fmt: skip
+                              course=text(call, "course") or "", advice=text(call, "advice") or "")  # fmt: skip
 
 
 async def _return(call: OperationCall) -> Referral:
     assert call.resource_id is not None
     return await return_letter(call.store, call.resource_id, _id(call, "letter", "Composition") or "",
-                               principal=call.principal, note=_text(call, "note") or "")  # fmt: skip
+                               principal=call.principal, note=text(call, "note") or "")  # fmt: skip
 
 
 def _handler(name: str, run: Runner) -> Callable[[OperationCall], Awaitable[OperationResult]]:

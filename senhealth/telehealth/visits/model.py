@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final
 
-from senhealth.core.errors import SenHealthError
 from senhealth.fhir.access import AccessEvent, Action, Principal, audit_sink
 from senhealth.fhir.store.store import StoreTx
+from senhealth.telehealth._steps import StepError, fhir_time, ref_id
 
 __all__ = [
     "ACT_CODE",
@@ -63,19 +63,8 @@ CARE_ROLES: Final = frozenset({"doctor", "nurse", "commune_health_worker", "faci
 _NAMESPACE: Final = uuid.UUID("8a41c7e2-3c55-4d0e-9b0f-6c1f0e2d7a11")
 
 
-class VisitError(SenHealthError):
+class VisitError(StepError):
     """A step refused: ``status`` is the HTTP status, ``code`` the OperationOutcome issue code."""
-
-    def __init__(
-        self, status: int, message: str, code: str = "invalid", expression: str | None = None
-    ) -> None:
-        super().__init__(message, expression)
-        self.status = status
-        self.code = code
-
-
-def fhir_time(when: datetime) -> str:
-    return when.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def stable_id(kind: str, key: str) -> str:
@@ -97,20 +86,6 @@ def is_remote_service(concepts: Any) -> bool:
             if c.get("system") == SERVICE_SYSTEM and c.get("code") == REMOTE_VISIT:
                 return True
     return False
-
-
-def ref_id(reference: Any, res_type: str) -> str | None:
-    """The id of a ``res_type/<id>`` reference (a Reference or its text), else None."""
-    text = reference.get("reference") if isinstance(reference, Mapping) else reference
-    if not isinstance(text, str):
-        return None
-    prefix = f"{res_type}/"
-    text = text.split("/_history/")[0]
-    if "/" + prefix in text:
-        text = text[text.rindex("/" + prefix) + 1 :]
-    if not text.startswith(prefix):
-        return None
-    return text[len(prefix) :] or None
 
 
 def practitioner_of(appointment: Mapping[str, Any]) -> str | None:

@@ -45,6 +45,7 @@ from senhealth.fhir.operations.registry import (
     unregister,
 )
 from senhealth.fhir.store import VersionConflict
+from senhealth.telehealth._operation_params import codes, text
 from senhealth.telehealth.visits.booking import book_remote_visit
 from senhealth.telehealth.visits.conditions import RemoteCondition, condition_list
 from senhealth.telehealth.visits.encounter import finish_remote_visit, start_remote_visit
@@ -61,30 +62,6 @@ OPERATION_NAMES: Final = (
     "remote-prescription",
     "remote-visit-conditions",
 )
-
-
-def _text(call: OperationCall, name: str, *, required: bool = False) -> str | None:
-    value = call.first(name)
-    if isinstance(value, dict):
-        value = value.get("reference") or value.get("code")
-    if value is None or (isinstance(value, str) and not value.strip()):
-        if required:
-            raise OperationError(400, f"Parameter {name!r} is required", "required", name)
-        return None
-    if not isinstance(value, str):
-        raise OperationError(400, f"Parameter {name!r} must be a string, code or reference", expression=name)
-    return value.strip()
-
-
-def _codes(call: OperationCall, name: str) -> list[str]:
-    out: list[str] = []
-    for value in call.params.get(name) or []:
-        if isinstance(value, dict):
-            value = value.get("code")
-        if not isinstance(value, str) or not value.strip():
-            raise OperationError(400, f"Parameter {name!r} must be a code", expression=name)
-        out += [v.strip() for v in value.split(",") if v.strip()]
-    return out
 
 
 def _resource(name: str, resource: dict[str, Any] | None) -> list[dict[str, Any]]:
@@ -116,20 +93,20 @@ def _warning(text: str) -> dict[str, Any]:
 
 
 async def _book(call: OperationCall) -> OperationResult:
-    patient = _text(call, "patient")
+    patient = text(call, "patient")
     if patient is None and call.principal is not None and call.principal.kind == "patient":
         patient = call.principal.patient
     patient_id = ref_id(patient, "Patient") if patient and "/" in patient else patient
     if not patient_id:
         raise OperationError(400, "Parameter 'patient' is required", "required", "patient")
-    slot = _text(call, "slot", required=True) or ""
+    slot = text(call, "slot", required=True) or ""
     booking = await book_remote_visit(
         call.store,
         patient_id=patient_id,
         slot_id=ref_id(slot, "Slot") if "/" in slot else slot,  # type: ignore[arg-type]
-        condition=_text(call, "condition", required=True) or "",
-        reason=_text(call, "reason") or "",
-        channel=_text(call, "channel"),
+        condition=text(call, "condition", required=True) or "",
+        reason=text(call, "reason") or "",
+        channel=text(call, "channel"),
         principal=call.principal,
     )
     params = [
@@ -152,7 +129,7 @@ async def _book(call: OperationCall) -> OperationResult:
 async def _start(call: OperationCall) -> OperationResult:
     assert call.resource_id is not None
     encounter = await start_remote_visit(call.store, call.resource_id, principal=call.principal,
-                                         channel=_text(call, "channel"))  # fmt: skip
+                                         channel=text(call, "channel"))  # fmt: skip
     return OperationResult(
         {"resourceType": "Parameters", "parameter": _resource("encounter", encounter)},
         status=201,
@@ -163,7 +140,7 @@ async def _start(call: OperationCall) -> OperationResult:
 async def _finish(call: OperationCall) -> OperationResult:
     assert call.resource_id is not None
     done = await finish_remote_visit(call.store, call.resource_id, principal=call.principal,
-                                     diagnoses=_codes(call, "diagnosis"), findings=_text(call, "findings") or "")  # fmt: skip
+                                     diagnoses=codes(call, "diagnosis"), findings=text(call, "findings") or "")  # fmt: skip
     params = [*_resource("encounter", done.encounter)]
     params += [p for c in done.conditions for p in _resource("condition", c)]
     params += _resource("impression", done.impression)
@@ -208,7 +185,7 @@ async def _prescribe(call: OperationCall) -> OperationResult:
     assert call.resource_id is not None
     raw = call.params.get("medication") or []
     drugs = [_drug(p, i) for i, p in enumerate(raw)]
-    revisit_text = _text(call, "revisitDate")
+    revisit_text = text(call, "revisitDate")
     try:
         revisit = date.fromisoformat(revisit_text) if revisit_text else None
     except ValueError:
@@ -220,10 +197,10 @@ async def _prescribe(call: OperationCall) -> OperationResult:
         call.resource_id,
         drugs,
         principal=call.principal,
-        advice=_text(call, "advice") or "",
+        advice=text(call, "advice") or "",
         revisit=revisit,
         restriction=call.restriction,
-        kind=_text(call, "kind") or "c",
+        kind=text(call, "kind") or "c",
     )
     params = [p for r in done.requests for p in _resource("medicationRequest", r)]
     params += _resource("composition", done.composition)

@@ -21,14 +21,7 @@ Accounts (password ``PASSWORD``): ``bs.binh`` (doctor, two-factor secret returne
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import os
-import socket
-import subprocess
-import sys
-import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -37,14 +30,10 @@ from typing import Any, Final
 from urllib.parse import parse_qs, urlparse
 
 import httpx
-import psycopg
+import live_web_support as live_web
 from fastapi import FastAPI
-from psycopg import sql
-from psycopg.conninfo import make_conninfo
 
 from senhealth.core.config import Settings
-from senhealth.core.migrate import migrate
-from senhealth.fhir import access
 from senhealth.security import accounts
 from senhealth.security.directory import user_info
 from senhealth.security.oauth.config import OAuthConfig
@@ -216,72 +205,16 @@ class Live:
         return body
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @contextmanager
 def live_server(database_url: str, data_dir: Path, env: dict[str, str] | None = None) -> Iterator[Live]:
     """A schema of its own, seeded, and ``uvicorn --factory rooms_support:build_rooms_app`` serving it on
     a free loopback port; everything is dropped afterwards."""
-    schema = f"test_rooms_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(database_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-    url = make_conninfo(database_url, options=f"-c search_path={schema}")
-    server: subprocess.Popen[bytes] | None = None
-    try:
-        migrate(url)
-        settings = Settings(
-            database_url=url, data_dir=data_dir, auth_required=True, facility_networks=["127.0.0.0/8"]
-        )
-
-        async def seeding() -> Seeded:
-            from senhealth.app import build_app
-
-            app = build_app(settings)
-            async with app.router.lifespan_context(app):
-                transport = httpx.ASGITransport(app=app)
-                async with httpx.AsyncClient(transport=transport, base_url="http://seed") as client:
-                    return await seed(client, settings)
-
-        seeded = asyncio.run(seeding())
-        access.install(policy=access.OPEN, sink=access.NO_AUDIT)  # build_app installed the platform's
-        port = _free_port()
-        server_env = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
-            "SENHEALTH_DATABASE_URL": url,
-            "SENHEALTH_DATA_DIR": str(data_dir),
-            "SENHEALTH_AUTH_REQUIRED": "true",
-            "SENHEALTH_FACILITY_NETWORKS": '["127.0.0.0/8"]',
-            **(env or {}),
-        }
-        server = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--factory", "rooms_support:build_rooms_app",
-             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-            env=server_env,
-        )  # fmt: skip
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/fhir/metadata", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise RuntimeError("the server did not start")
-            time.sleep(0.2)
-        service = _tokens(settings)
-        system = service.mint(
-            service.access_claims(client_id="rooms-test", scope="system/*.cruds", user=None)
-        )
-        yield Live(f"http://127.0.0.1:{port}", settings, seeded, system)
-    finally:
-        if server is not None:
-            server.terminate()
-            server.wait(timeout=30)
-        with psycopg.connect(database_url, autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+    with live_web.scratch_platform(database_url, "test_rooms", data_dir) as settings:
+        seeded = live_web.seed_platform(settings, lambda client: seed(client, settings))
+        # the server imports this module, and this module imports live_web_support from tests/
+        with live_web.serve("rooms_support:build_rooms_app", settings, [HERE, HERE.parent], env=env) as base:
+            service = _tokens(settings)
+            system = service.mint(
+                service.access_claims(client_id="rooms-test", scope="system/*.cruds", user=None)
+            )
+            yield Live(base, settings, seeded, system)

@@ -390,8 +390,14 @@ def test_two_aiortc_peers_exchange_video_and_data_through_the_server(live: Live)
             await patient_ws.close()
 
     asyncio.run(main())
-    bundle = live.fhir("Communication", sender=DOCTOR, subject="Patient/p-an")
-    texts = [e["resource"]["payload"][0]["contentString"] for e in bundle.get("entry") or []]
+    # the server relays a chat message first and stores it right after: wait (a bounded time) for the record
+    deadline = time.monotonic() + 10
+    while True:
+        bundle = live.fhir("Communication", sender=DOCTOR, subject="Patient/p-an")
+        texts = [e["resource"]["payload"][0]["contentString"] for e in bundle.get("entry") or []]
+        if "Anh đo huyết áp lại giúp tôi" in texts or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     assert "Anh đo huyết áp lại giúp tôi" in texts
     kept = next(
         e["resource"] for e in bundle["entry"] if e["resource"]["payload"][0]["contentString"] == texts[0]

@@ -4,6 +4,10 @@
 the platform does not route them yet (the same tests run before and after the lead's one-line wiring).
 ``build_checkup_app()`` is a factory for ``uvicorn --factory`` (the browser test's live server).
 
+``run_station(settings, scenario)``: the platform in-process (``build_app``, the pages, the station's routes),
+the synthetic dataset and the station seeded, the worker signed in from outside the facility (two-factor);
+``scenario(client)``'s result.
+
 ``seed_station(client, settings)`` (after ``web_dataset.seed``): the packaged check-up forms installed in
 the store, the station ``tyt-hoabinh``'s commune health worker ``yt.xa`` (password ``PASSWORD``, with a
 two-factor secret, returned), Mr. Đỗ Văn Minh (``p-minh``), 55 years old today, registered at the station,
@@ -12,20 +16,25 @@ and his check-up Appointment for today. Synthetic data only.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
-from typing import Any, Final
+from collections.abc import Awaitable, Callable
+from typing import Any, Final, TypeVar
 from urllib.parse import parse_qs, urlparse
 from zoneinfo import ZoneInfo
 
 import httpx
 from fastapi import FastAPI
-from web_dataset import JSON, PASSWORD, system_token
+from web_dataset import JSON, PASSWORD, seed, system_token
+from web_support import sign_in
 
 from senhealth.core.config import Settings
 from senhealth.fhir.store import FhirStore
 from senhealth.security import accounts
 
-__all__ = ["MINH", "STATION", "WORKER", "build_checkup_app", "install_checkup", "seed_station"]
+__all__ = ["MINH", "STATION", "WORKER", "build_checkup_app", "install_checkup", "run_station", "seed_station"]
+
+T = TypeVar("T")
 
 STATION: Final = "tyt-hoabinh"
 WORKER: Final = "yt.xa"
@@ -50,6 +59,27 @@ def build_checkup_app() -> FastAPI:
     app = build_app(get_settings())
     install_checkup(app)
     return app
+
+
+def run_station(settings: Settings, scenario: Callable[[httpx.AsyncClient], Awaitable[T]]) -> T:
+    """See the module docstring."""
+    from senhealth.app import build_app
+    from senhealth.web import install_web
+
+    async def main() -> T:
+        app = build_app(settings)
+        install_web(app, settings)
+        install_checkup(app)
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 40000))
+            async with httpx.AsyncClient(transport=transport, base_url="http://test", timeout=120) as client:
+                await seed(client, settings, with_clinical=False)
+                secret = await seed_station(client, settings)
+                r = await sign_in(client, WORKER, PASSWORD, totp_secret=secret)
+                assert r.status_code == 200, r.text[:300]
+                return await scenario(client)
+
+    return asyncio.run(main())
 
 
 def _born_years_ago(years: int) -> str:

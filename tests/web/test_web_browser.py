@@ -13,46 +13,24 @@ system's Chromium (``/usr/bin/chromium``), never a downloaded one.
 
 from __future__ import annotations
 
-import asyncio
 import os
-import socket
-import subprocess
-import sys
-import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import psycopg
+import live_web_support as live_web
 import pyotp
 import pytest
 from playwright.sync_api import Browser, Page, expect
-from psycopg import sql
-from psycopg.conninfo import make_conninfo
 from web_dataset import PASSWORD, Seeded, seed, system_token
 
-from senhealth.app import build_app
 from senhealth.core.config import Settings
-from senhealth.core.migrate import migrate
-from senhealth.fhir import access
 
-CHROMIUM = "/usr/bin/chromium"
 DOCS_SHOTS = Path(__file__).resolve().parents[2] / "docs" / "img" / "web"
 # The screenshots of docs/web.md are refreshed only when asked (SENHEALTH_WEB_SCREENSHOTS=1), so that an
 # ordinary test run leaves the committed images alone; otherwise they go to a temporary directory.
 SHOTS: list[Path] = []
-pytestmark = [
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's Chromium is not installed"),
-    pytest.mark.xdist_group("browser"),
-]
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+pytestmark = live_web.BROWSER_MARKS
 
 
 class Live:
@@ -64,60 +42,17 @@ class Live:
 
 @pytest.fixture(scope="module")
 def live(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    schema = f"test_web_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(database_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-    url = make_conninfo(database_url, options=f"-c search_path={schema}")
-    migrate(url)
-    settings = Settings(
-        database_url=url,
-        data_dir=tmp_path_factory.mktemp("web"),
-        auth_required=True,
-        facility_networks=["127.0.0.0/8"],  # inside: two-factor only for those who enrolled or must
-    )
+    # inside the facility network: two-factor only for those who enrolled or must
+    with live_web.scratch_platform(database_url, "test_web", tmp_path_factory.mktemp("web")) as settings:
 
-    async def seeding() -> Seeded:
-        app = build_app(settings)
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://seed") as client:
-                return await seed(client, settings, with_clinical=True)
+        async def seeding(client: httpx.AsyncClient) -> Seeded:
+            return await seed(client, settings, with_clinical=True)
 
-    seeded = asyncio.run(seeding())
-    access.install(policy=access.OPEN, sink=access.NO_AUDIT)  # build_app installed the platform's here
-    # The server runs in its own process, as `senhealth serve` does: the process-wide pool, policy and
-    # audit sink of the tests running beside it in this process cannot touch it.
-    port = _free_port()
-    env = {
-        **os.environ,
-        "SENHEALTH_DATABASE_URL": url,
-        "SENHEALTH_DATA_DIR": str(settings.data_dir),
-        "SENHEALTH_AUTH_REQUIRED": "true",
-        "SENHEALTH_FACILITY_NETWORKS": '["127.0.0.0/8"]',
-    }
-    server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "senhealth.app:build_app", "--host", "127.0.0.1",
-         "--port", str(port), "--log-level", "warning"],
-        env=env,
-    )  # fmt: skip
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/fhir/metadata", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline or server.poll() is not None:
-            server.kill()
-            raise RuntimeError("the server did not start")
-        time.sleep(0.2)
-    try:
-        yield Live(f"http://127.0.0.1:{port}", settings, seeded)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        with psycopg.connect(database_url, autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+        seeded = live_web.seed_platform(settings, seeding)
+        # The server runs in its own process, as `senhealth serve` does: the process-wide pool, policy and
+        # audit sink of the tests running beside it in this process cannot touch it.
+        with live_web.serve("senhealth.app:build_app", settings) as base:
+            yield Live(base, settings, seeded)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -150,11 +85,9 @@ def _sign_in(page: Page, live: Live, username: str, *, shots: bool = False) -> N
 def doctor(browser: Browser, live: Live) -> Iterator[Page]:
     """The provincial hospital doctor's tablet, signed in once (a TOTP code is single-use); each scenario
     starts from its own address, so that they do not depend on one another's order."""
-    context = browser.new_context(viewport={"width": 1024, "height": 768}, locale="vi-VN", base_url=live.url)
-    page = context.new_page()
-    _sign_in(page, live, "bs.binh")
-    yield page
-    context.close()
+    with live_web.browser_page(browser, live.url, 1024, 768) as page:
+        _sign_in(page, live, "bs.binh")
+        yield page
 
 
 def shot(page: Page, name: str, *, full: bool = False) -> None:
@@ -163,14 +96,10 @@ def shot(page: Page, name: str, *, full: bool = False) -> None:
 
 
 def test_sign_in_with_two_factor(browser: Browser, live: Live) -> None:
-    context = browser.new_context(viewport={"width": 1024, "height": 768}, locale="vi-VN", base_url=live.url)
-    try:
-        page = context.new_page()
+    with live_web.browser_page(browser, live.url, 1024, 768) as page:
         page.goto("/app/patients")
         page.wait_for_url("**/app/login**")  # not signed in: sent to the sign-in page
         _sign_in(page, live, "bs.hoa", shots=True)
-    finally:
-        context.close()
 
 
 def test_patient_search_by_name_without_diacritics_and_by_personal_id(doctor: Page) -> None:
@@ -258,14 +187,8 @@ def test_emergency_access_to_another_facility_patient(doctor: Page) -> None:
 def test_portal_record_consent_change_and_who_viewed(browser: Browser, live: Live, doctor: Page) -> None:
     doctor.goto("/app/patients/p-an")  # the doctor opens An's chart: An will see it in the portal
     assert "Nguyễn Văn An" in doctor.locator("h1").inner_text()
-    context = browser.new_context(viewport={"width": 820, "height": 1180}, locale="vi-VN", base_url=live.url)
-    page = context.new_page()
-    try:
-        page.goto("/portal/login")
-        page.fill("#username", "nv.an")
-        page.fill("#password", PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_url("**/portal")
+    with live_web.browser_page(browser, live.url, 820, 1180) as page:
+        live_web.sign_in(page, "nv.an", PASSWORD, path="/portal/login", landing="**/portal")
         body = page.inner_text("main")
         for text in (
             "Sổ sức khỏe của tôi",
@@ -300,5 +223,3 @@ def test_portal_record_consent_change_and_who_viewed(browser: Browser, live: Liv
         table = page.inner_text("table.access")
         assert "BS. Trần Thị Bình" in table and "Bệnh viện Đa khoa tỉnh" in table
         shot(page, "08-ai-da-xem")
-    finally:
-        context.close()

@@ -12,38 +12,19 @@ Playwright for Python: https://playwright.dev/python/docs/api/class-page
 
 from __future__ import annotations
 
-import asyncio
-import os
-import socket
-import subprocess
-import sys
-import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import psycopg
-import pyotp
+import live_web_support as live_web
 import pytest
 from checkup_web_support import MINH, WORKER, seed_station
 from playwright.sync_api import Browser, Page, expect
-from psycopg import sql
-from psycopg.conninfo import make_conninfo
 from web_dataset import PASSWORD, seed
 
-from senhealth.app import build_app
-from senhealth.core.config import Settings
-from senhealth.core.migrate import migrate
-from senhealth.fhir import access
-
-CHROMIUM = "/usr/bin/chromium"
 WEB_TESTS = Path(__file__).resolve().parent
-pytestmark = [
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's Chromium is not installed"),
-    pytest.mark.xdist_group("browser"),
-]
+pytestmark = live_web.BROWSER_MARKS
 
 
 @dataclass
@@ -52,84 +33,26 @@ class Live:
     totp: str
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def live(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    schema = f"test_checkup_web_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(database_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-    url = make_conninfo(database_url, options=f"-c search_path={schema}")
-    migrate(url)
     data_dir = tmp_path_factory.mktemp("checkup-web")
-    settings = Settings(
-        database_url=url, data_dir=data_dir, auth_required=True, facility_networks=["127.0.0.0/8"]
-    )
+    with live_web.scratch_platform(database_url, "test_checkup_web", data_dir) as settings:
 
-    async def seeding() -> str:
-        app = build_app(settings)
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://seed") as client:
-                await seed(client, settings, with_clinical=False)
-                return await seed_station(client, settings)
+        async def seeding(client: httpx.AsyncClient) -> str:
+            await seed(client, settings, with_clinical=False)
+            return await seed_station(client, settings)
 
-    totp = asyncio.run(seeding())
-    access.install(policy=access.OPEN, sink=access.NO_AUDIT)  # build_app installed the platform's
-    port = _free_port()
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(WEB_TESTS), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
-        "SENHEALTH_DATABASE_URL": url,
-        "SENHEALTH_DATA_DIR": str(data_dir),
-        "SENHEALTH_AUTH_REQUIRED": "true",
-        "SENHEALTH_FACILITY_NETWORKS": '["127.0.0.0/8"]',
-    }
-    server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "checkup_web_support:build_checkup_app",
-         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-        env=env,
-    )  # fmt: skip
-    deadline = time.monotonic() + 60
-    try:
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/fhir/metadata", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise RuntimeError("the server did not start")
-            time.sleep(0.2)
-        yield Live(f"http://127.0.0.1:{port}", totp)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        with psycopg.connect(database_url, autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+        totp = live_web.seed_platform(settings, seeding)
+        with live_web.serve("checkup_web_support:build_checkup_app", settings, [WEB_TESTS]) as base:
+            yield Live(base, totp)
 
 
 @pytest.fixture(scope="module")
 def worker(browser: Browser, live: Live) -> Iterator[Page]:
     """The station's tablet, the commune health worker signed in."""
-    context = browser.new_context(viewport={"width": 1000, "height": 900}, locale="vi-VN", base_url=live.url)
-    page = context.new_page()
-    page.goto("/app/login")
-    page.fill("#username", WORKER)
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_load_state()
-    if "/app/login/totp" in page.url:
-        page.fill("#code", pyotp.TOTP(live.totp).now())
-        page.click("button[type=submit]")
-    page.wait_for_url("**/app/patients")
-    yield page
-    context.close()
+    with live_web.browser_page(browser, live.url, 1000, 900) as page:
+        live_web.sign_in(page, WORKER, PASSWORD, totp_secret=live.totp, two_factor="if-asked")
+        yield page
 
 
 def test_commune_health_worker_completes_a_checkup(worker: Page) -> None:

@@ -4,22 +4,15 @@ nothing written; a saved check-up gives the risk, the registry, the worklist and
 
 from __future__ import annotations
 
-import asyncio
 import re
-from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-from checkup_web_support import MINH, WORKER, install_checkup, seed_station
-from web_dataset import PASSWORD, seed, system_token
-from web_support import csrf_of, sign_in
+from checkup_web_support import MINH, run_station
+from web_dataset import system_token
+from web_support import csrf_of
 
-from senhealth.app import build_app
 from senhealth.core.config import Settings
-from senhealth.core.migrate import migrate
-from senhealth.fhir import access
-from senhealth.web import install_web
 
 FORM = f"/app/station/checkup/{MINH}"
 GOOD = {
@@ -37,30 +30,9 @@ def text_of(html: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
 
 
-def run(settings: Settings, scenario: Any) -> Any:
-    async def main() -> Any:
-        app = build_app(settings)
-        install_web(app, settings)
-        install_checkup(app)
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 40000))
-            async with httpx.AsyncClient(transport=transport, base_url="http://test", timeout=120) as client:
-                await seed(client, settings, with_clinical=False)
-                secret = await seed_station(client, settings)
-                r = await sign_in(client, WORKER, PASSWORD, totp_secret=secret)
-                assert r.status_code == 200, r.text[:300]
-                return await scenario(client)
-
-    return asyncio.run(main())
-
-
 @pytest.fixture
-def settings(schema_url: str, tmp_path: Path) -> Any:
-    migrate(schema_url)
-    yield Settings(
-        database_url=schema_url, data_dir=tmp_path, auth_required=True, facility_networks=["10.0.0.0/8"]
-    )
-    access.install(policy=access.OPEN, sink=access.NO_AUDIT)
+def settings(web_settings: Settings) -> Settings:
+    return web_settings
 
 
 async def _encounters(client: httpx.AsyncClient, settings: Settings) -> int:
@@ -91,7 +63,7 @@ def test_form_refuses_bad_values_naming_the_item_and_writes_nothing(settings: Se
         assert 'value="400"' in r.text  # what was typed stays in the form
         assert await _encounters(c, settings) == 0  # nothing half-written
 
-    run(settings, scenario)
+    run_station(settings, scenario)
 
 
 def test_saved_checkup_gives_risk_registry_worklist_and_coverage(settings: Settings) -> None:
@@ -119,4 +91,4 @@ def test_saved_checkup_gives_risk_registry_worklist_and_coverage(settings: Setti
         assert after == before + 1
         assert await _encounters(c, settings) == 1
 
-    run(settings, scenario)
+    run_station(settings, scenario)

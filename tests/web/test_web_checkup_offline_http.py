@@ -6,24 +6,18 @@ one more; the plain form's POST checks the same version and is idempotent too.""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import re
 import uuid
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from checkup_web_support import MINH, WORKER, install_checkup, seed_station
-from web_dataset import JSON, PASSWORD, seed, system_token
-from web_support import csrf_of, sign_in
+from checkup_web_support import MINH, run_station
+from web_dataset import JSON, system_token
+from web_support import csrf_of
 
-from senhealth.app import build_app
 from senhealth.core.config import Settings
-from senhealth.core.migrate import migrate
-from senhealth.fhir import access
-from senhealth.web import install_web
 
 FORM = f"/app/station/checkup/{MINH}"
 SYNC = "/app/station/sync"
@@ -40,30 +34,9 @@ SUBMISSION = "https://senhealth.vn/fhir/sid/checkup-submission"
 SYNC_TAGS = "https://senhealth.vn/fhir/CodeSystem/checkup-sync"
 
 
-def run(settings: Settings, scenario: Any) -> Any:
-    async def main() -> Any:
-        app = build_app(settings)
-        install_web(app, settings)
-        install_checkup(app)
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 40000))
-            async with httpx.AsyncClient(transport=transport, base_url="http://test", timeout=120) as client:
-                await seed(client, settings, with_clinical=False)
-                secret = await seed_station(client, settings)
-                r = await sign_in(client, WORKER, PASSWORD, totp_secret=secret)
-                assert r.status_code == 200, r.text[:300]
-                return await scenario(client)
-
-    return asyncio.run(main())
-
-
 @pytest.fixture
-def settings(schema_url: str, tmp_path: Path) -> Any:
-    migrate(schema_url)
-    yield Settings(
-        database_url=schema_url, data_dir=tmp_path, auth_required=True, facility_networks=["10.0.0.0/8"]
-    )
-    access.install(policy=access.OPEN, sink=access.NO_AUDIT)
+def settings(web_settings: Settings) -> Settings:
+    return web_settings
 
 
 def _hidden(html: str, name: str) -> str:
@@ -146,7 +119,7 @@ def test_sync_saves_once_whatever_the_retries(settings: Settings) -> None:
         assert sw.status_code == 200 and sw.headers["service-worker-allowed"] == "/app/station"
         assert sw.headers["content-type"].startswith("text/javascript") and "networkFirst" in sw.text
 
-    run(settings, scenario)
+    run_station(settings, scenario)
 
 
 def test_conflict_writes_nothing_and_the_workers_choice_saves(settings: Settings) -> None:
@@ -210,7 +183,7 @@ def test_conflict_writes_nothing_and_the_workers_choice_saves(settings: Settings
         assert moved.status_code == 409 and moved.json()["kind"] == "patient"
         assert len(await _encounters(c, settings)) == 3
 
-    run(settings, scenario)
+    run_station(settings, scenario)
 
 
 def test_a_send_interrupted_after_the_encounter_is_completed_not_repeated(settings: Settings) -> None:
@@ -239,4 +212,4 @@ def test_a_send_interrupted_after_the_encounter_is_completed_not_repeated(settin
         assert done.json()["already"] is False
         assert len(await _encounters(c, settings)) == 1 and await _responses(c, settings) == 1
 
-    run(settings, scenario)
+    run_station(settings, scenario)

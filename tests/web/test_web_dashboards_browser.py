@@ -14,16 +14,10 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
-import pyotp
+import live_web_support as live_web
 import pytest
 from analytics.province_support import PROVINCE
 from playwright.sync_api import Browser, Page, expect
@@ -40,20 +34,9 @@ from web_dataset import PASSWORD
 
 from senhealth.core.geo import province_map
 
-CHROMIUM = "/usr/bin/chromium"
 WEB_TESTS = Path(__file__).resolve().parent
 TESTS = WEB_TESTS.parent
-pytestmark = [
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's Chromium is not installed"),
-    pytest.mark.xdist_group("browser"),
-]
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+pytestmark = live_web.BROWSER_MARKS
 
 
 class Live:
@@ -65,57 +48,20 @@ class Live:
 def live(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     data_dir = tmp_path_factory.mktemp("dashboards-browser")
     with dashboard_province(database_url, data_dir, sessions=False) as demo:
-        port = _free_port()
-        env = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join(
-                [str(WEB_TESTS), str(TESTS), os.environ.get("PYTHONPATH", "")]
-            ).rstrip(os.pathsep),
-            "SENHEALTH_DATABASE_URL": demo.province.url,
-            "SENHEALTH_DATA_DIR": str(data_dir),
-            "SENHEALTH_AUTH_REQUIRED": "true",
-            "SENHEALTH_FACILITY_NETWORKS": '["127.0.0.0/8"]',
-            SCHEMA_ENV: demo.province.schema,
-        }
-        server = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--factory", "test_web_dashboards:build_dashboards_app",
-             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-            env=env,
-        )  # fmt: skip
-        deadline = time.monotonic() + 120  # a loaded machine imports slowly
-        try:
-            while True:
-                try:
-                    if httpx.get(f"http://127.0.0.1:{port}/fhir/metadata", timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise RuntimeError("the server did not start")
-                time.sleep(0.2)
-            yield Live(f"http://127.0.0.1:{port}", demo)
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+        settings = live_web.live_settings(demo.province.url, data_dir)
+        env = {SCHEMA_ENV: demo.province.schema}
+        factory = "test_web_dashboards:build_dashboards_app"
+        timeout_s = 120  # a loaded machine imports slowly
+        with live_web.serve(factory, settings, [WEB_TESTS, TESTS], env=env, timeout_s=timeout_s) as base:
+            yield Live(base, demo)
 
 
 @pytest.fixture(scope="module")
 def officer(browser: Browser, live: Live) -> Iterator[Page]:
     """The provincial health officer's desktop browser, signed in (password and TOTP)."""
-    context = browser.new_context(
-        viewport={"width": 1280, "height": 900}, locale="vi-VN", base_url=live.url, accept_downloads=True
-    )
-    page = context.new_page()
-    page.goto("/app/login")
-    page.fill("#username", OFFICER)
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/app/login/totp")
-    page.fill("#code", pyotp.TOTP(live.demo.secrets[OFFICER]).now())
-    page.click("button[type=submit]")
-    page.wait_for_url("**/app/patients")
-    yield page
-    context.close()
+    with live_web.browser_page(browser, live.url, 1280, 900, accept_downloads=True) as page:
+        live_web.sign_in(page, OFFICER, PASSWORD, totp_secret=live.demo.secrets[OFFICER])
+        yield page
 
 
 def test_overview_map_drill_down_and_csv(officer: Page, live: Live) -> None:

@@ -19,40 +19,30 @@ Playwright for Python: https://playwright.dev/python/docs/api/class-page
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 import os
 import re
-import socket
-import subprocess
 import sys
-import time
-import uuid
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
-import pyotp
+import live_web_support as live_web
 import pypdfium2 as pdfium  # type: ignore[import-untyped]
 import pytest
 import zxingcpp
 from emr_web_support import HOSPITAL, TestPki, make_test_pki, uninstall_emr
 from PIL import Image
 from playwright.sync_api import Browser, FilePayload, Page, expect
-from psycopg import sql
-from psycopg.conninfo import make_conninfo
 from web_dataset import PASSWORD, Seeded, seed, system_token
 
-from senhealth.app import build_app
 from senhealth.core.config import Settings
-from senhealth.core.migrate import migrate
 from senhealth.emr.claims.synthetic import SyntheticClaim, generate_claims
 
-CHROMIUM = "/usr/bin/chromium"
 WEB_TESTS = Path(__file__).resolve().parent
 DOCS_SHOTS = WEB_TESTS.parents[1] / "docs" / "img" / "web"
 CLAIMS_TESTS = str(WEB_TESTS.parent / "emr" / "claims")
@@ -62,10 +52,7 @@ ENCOUNTER = "enc-web"
 DOCS = f"/app/patients/{PATIENT}/clinical-documents"
 ADVICE = 'textarea[id="f:instructions.advice"]'
 SHOTS: list[Path] = []
-pytestmark = [
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's Chromium is not installed"),
-    pytest.mark.xdist_group("browser"),
-]
+pytestmark = live_web.BROWSER_MARKS
 
 
 @dataclass
@@ -75,13 +62,6 @@ class Live:
     seeded: Seeded
     pki: TestPki
     claims: tuple[SyntheticClaim, SyntheticClaim]
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _hospital_visit() -> list[dict[str, Any]]:
@@ -109,77 +89,38 @@ def _hospital_visit() -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def live(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    schema = f"test_emr_web_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(database_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-    url = make_conninfo(database_url, options=f"-c search_path={schema}")
-    migrate(url)
     data_dir = tmp_path_factory.mktemp("emr-web")
-    settings = Settings(
-        database_url=url, data_dir=data_dir, auth_required=True, facility_networks=["127.0.0.0/8"]
-    )
-    pki = make_test_pki(data_dir, settings)
-    pki.issue_user("bs.binh", "BS. Trần Thị Bình", organization=HOSPITAL)
-    org_key = pki.issue_organization("bv-tinh", HOSPITAL)
-    good = next(iter(generate_claims(1, seed=21, key=org_key, broken=0.0, facility="01001")))
-    bad = next(
-        c
-        for n in range(1, 60)
-        for c in generate_claims(1, seed=n, key=org_key, broken=1.0, facility="01001")
-        if c.defect == "missing-name"
-    )
+    with (
+        live_web.scratch_platform(database_url, "test_emr_web", data_dir) as settings,
+        closing(make_test_pki(data_dir, settings)) as pki,
+    ):
+        pki.issue_user("bs.binh", "BS. Trần Thị Bình", organization=HOSPITAL)
+        org_key = pki.issue_organization("bv-tinh", HOSPITAL)
+        good = next(iter(generate_claims(1, seed=21, key=org_key, broken=0.0, facility="01001")))
+        bad = next(
+            c
+            for n in range(1, 60)
+            for c in generate_claims(1, seed=n, key=org_key, broken=1.0, facility="01001")
+            if c.defect == "missing-name"
+        )
 
-    async def seeding() -> Seeded:
-        app = build_app(settings)
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://seed") as client:
-                seeded = await seed(client, settings, with_clinical=True)
-                headers = {
-                    "Authorization": f"Bearer {system_token(settings)}",
-                    "Content-Type": "application/fhir+json",
-                }
-                for resource in _hospital_visit():
-                    r = await client.put(
-                        f"/fhir/{resource['resourceType']}/{resource['id']}", json=resource, headers=headers
-                    )
-                    assert r.status_code in (200, 201), r.text[:300]
-                return seeded
+        async def seeding(client: httpx.AsyncClient) -> Seeded:
+            seeded = await seed(client, settings, with_clinical=True)
+            headers = {
+                "Authorization": f"Bearer {system_token(settings)}",
+                "Content-Type": "application/fhir+json",
+            }
+            for resource in _hospital_visit():
+                r = await client.put(
+                    f"/fhir/{resource['resourceType']}/{resource['id']}", json=resource, headers=headers
+                )
+                assert r.status_code in (200, 201), r.text[:300]
+            return seeded
 
-    seeded = asyncio.run(seeding())
-    uninstall_emr()  # build_app installed the platform's registrations in this process too
-    port = _free_port()
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(WEB_TESTS), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
-        "SENHEALTH_DATABASE_URL": url,
-        "SENHEALTH_DATA_DIR": str(data_dir),
-        "SENHEALTH_AUTH_REQUIRED": "true",
-        "SENHEALTH_FACILITY_NETWORKS": '["127.0.0.0/8"]',
-    }
-    server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "emr_web_support:build_emr_app", "--host", "127.0.0.1",
-         "--port", str(port), "--log-level", "warning"],
-        env=env,
-    )  # fmt: skip
-    deadline = time.monotonic() + 60
-    try:
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/fhir/metadata", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise RuntimeError("the server did not start")
-            time.sleep(0.2)
-        yield Live(f"http://127.0.0.1:{port}", settings, seeded, pki, (good, bad))
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        pki.close()
-        with psycopg.connect(database_url, autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+        seeded = live_web.seed_platform(settings, seeding)
+        uninstall_emr()  # build_app installed the platform's registrations in this process too
+        with live_web.serve("emr_web_support:build_emr_app", settings, [WEB_TESTS]) as base:
+            yield Live(base, settings, seeded, pki, (good, bad))
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -196,18 +137,9 @@ def shot(page: Page, name: str, *, full: bool = False) -> None:
 @pytest.fixture(scope="module")
 def doctor(browser: Browser, live: Live) -> Iterator[Page]:
     """The hospital doctor's tablet, signed in once (password, then her two-factor code)."""
-    context = browser.new_context(viewport={"width": 1100, "height": 900}, locale="vi-VN", base_url=live.url)
-    page = context.new_page()
-    page.goto("/app/login")
-    page.fill("#username", "bs.binh")
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/app/login/totp")
-    page.fill("#code", pyotp.TOTP(live.seeded.totp["bs.binh"]).now())
-    page.click("button[type=submit]")
-    page.wait_for_url("**/app/patients")
-    yield page
-    context.close()
+    with live_web.browser_page(browser, live.url, 1100, 900) as page:
+        live_web.sign_in(page, "bs.binh", PASSWORD, totp_secret=live.seeded.totp["bs.binh"])
+        yield page
 
 
 def new_discharge_paper(page: Page, advice: str) -> str:

@@ -13,40 +13,23 @@ Playwright for Python: https://playwright.dev/python/docs/api/class-page
 
 from __future__ import annotations
 
-import asyncio
 import os
-import socket
-import subprocess
-import sys
-import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import psycopg
-import pyotp
+import live_web_support as live_web
 import pytest
 from imaging_web_support import DOCTOR, FACILITY, HOSPITAL, arrive, install_imaging_web
 from playwright.sync_api import Browser, Page, expect
-from psycopg import sql
-from psycopg.conninfo import make_conninfo
 from web_dataset import PASSWORD, Seeded, seed
 
-from senhealth.app import build_app
-from senhealth.core.config import Settings
-from senhealth.core.migrate import migrate
-from senhealth.fhir import access
 from senhealth.imaging.platform import uninstall_imaging
 
-CHROMIUM = "/usr/bin/chromium"
 WEB_TESTS = Path(__file__).resolve().parent
 DOCS_SHOTS = WEB_TESTS.parents[1] / "docs" / "img" / "web"
-pytestmark = [
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's Chromium is not installed"),
-    pytest.mark.xdist_group("browser"),
-]
+pytestmark = live_web.BROWSER_MARKS
 
 CHECKSUM = """() => {
   const c = document.getElementById('viewer-canvas');
@@ -64,79 +47,31 @@ class Live:
     reports: dict[str, str]
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def live(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     from emr_web_support import make_test_pki
 
-    schema = f"test_imaging_web_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(database_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-    url = make_conninfo(database_url, options=f"-c search_path={schema}")
-    migrate(url)
     data_dir = tmp_path_factory.mktemp("imaging-web")
-    settings = Settings(
-        database_url=url, data_dir=data_dir, auth_required=True, facility_networks=["127.0.0.0/8"]
-    )
-    pki = make_test_pki(data_dir, settings)
-    pki.issue_user(DOCTOR, "BS. Trần Thị Bình", organization=HOSPITAL)
-    pki.issue_organization(FACILITY, HOSPITAL)
+    with live_web.scratch_platform(database_url, "test_imaging_web", data_dir) as settings:
+        pki = make_test_pki(data_dir, settings)
+        pki.issue_user(DOCTOR, "BS. Trần Thị Bình", organization=HOSPITAL)
+        pki.issue_organization(FACILITY, HOSPITAL)
 
-    async def seeding() -> tuple[Seeded, dict[str, str]]:
-        app = build_app(settings)
-        install_imaging_web(app, settings)
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://seed", timeout=120) as client:
-                seeded = await seed(client, settings, with_clinical=False)
-                return seeded, await arrive(client, settings)
+        async def seeding(client: httpx.AsyncClient) -> tuple[Seeded, dict[str, str]]:
+            seeded = await seed(client, settings, with_clinical=False)
+            return seeded, await arrive(client, settings)
 
-    server: subprocess.Popen[bytes] | None = None
-    try:
-        seeded, reports = asyncio.run(seeding())
-        uninstall_imaging()
-        access.install(policy=access.OPEN, sink=access.NO_AUDIT)
-        port = _free_port()
-        env = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join([str(WEB_TESTS), os.environ.get("PYTHONPATH", "")]).rstrip(
-                os.pathsep
-            ),
-            "SENHEALTH_DATABASE_URL": url,
-            "SENHEALTH_DATA_DIR": str(data_dir),
-            "SENHEALTH_AUTH_REQUIRED": "true",
-            "SENHEALTH_FACILITY_NETWORKS": '["127.0.0.0/8"]',
-        }
-        server = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--factory", "imaging_web_support:build_imaging_app",
-             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-            env=env,
-        )  # fmt: skip
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/fhir/metadata", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise RuntimeError("the server did not start")
-            time.sleep(0.2)
-        yield Live(f"http://127.0.0.1:{port}", seeded, reports)
-    finally:
-        if server is not None:
-            server.terminate()
-            server.wait(timeout=30)
-        pki.close()
-        uninstall_imaging()
-        with psycopg.connect(database_url, autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+        try:
+            seeded, reports = live_web.seed_platform(
+                settings, seeding, prepare=lambda app: install_imaging_web(app, settings), timeout=120
+            )
+            uninstall_imaging()
+            factory = "imaging_web_support:build_imaging_app"
+            with live_web.serve(factory, settings, [WEB_TESTS]) as base:
+                yield Live(base, seeded, reports)
+        finally:
+            pki.close()
+            uninstall_imaging()
 
 
 def _shot(page: Page, name: str, tmp: Path) -> None:
@@ -151,17 +86,8 @@ def _checksum(page: Page) -> tuple[int, int]:
 
 
 def test_radiologist_reads_in_the_viewer_and_signs(browser: Browser, live: Live, tmp_path: Path) -> None:
-    context = browser.new_context(viewport={"width": 1200, "height": 950}, locale="vi-VN", base_url=live.url)
-    page = context.new_page()
-    try:
-        page.goto("/app/login")
-        page.fill("#username", DOCTOR)
-        page.fill("#password", PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_url("**/app/login/totp")
-        page.fill("#code", pyotp.TOTP(live.seeded.totp[DOCTOR]).now())
-        page.click("button[type=submit]")
-        page.wait_for_url("**/app/patients")
+    with live_web.browser_page(browser, live.url, 1200, 950) as page:
+        live_web.sign_in(page, DOCTOR, PASSWORD, totp_secret=live.seeded.totp[DOCTOR])
 
         # the worklist: the study the AI finds likely abnormal comes first
         page.goto("/app/imaging/worklist")
@@ -248,5 +174,3 @@ def test_radiologist_reads_in_the_viewer_and_signs(browser: Browser, live: Live,
 
         page.goto("/app/imaging/worklist")
         expect(page.locator("tr.worklist-row")).to_have_count(1)
-    finally:
-        context.close()

@@ -11,37 +11,19 @@ process (``xdist_group("browser")``).
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import os
-import socket
-import subprocess
-import sys
-import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import psycopg
+import live_web_support as live_web
 import pytest
 from playwright.sync_api import Browser, Page, expect
-from psycopg import sql
-from psycopg.conninfo import make_conninfo
 from surveillance_web_support import EAST, LAN, PASSWORD, WEEK, seed_surveillance
 
-from senhealth.app import build_app
-from senhealth.core.config import Settings
-from senhealth.core.migrate import migrate
-from senhealth.fhir import access
-
-CHROMIUM = "/usr/bin/chromium"
 WEB_TESTS = Path(__file__).resolve().parent
-pytestmark = [
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's Chromium is not installed"),
-    pytest.mark.xdist_group("browser"),
-]
+pytestmark = live_web.BROWSER_MARKS
 
 
 @dataclass
@@ -50,65 +32,18 @@ class Live:
     alert: str
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def live(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    schema = f"test_surveillance_web_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(database_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-    url = make_conninfo(database_url, options=f"-c search_path={schema}")
-    migrate(url)
     data_dir = tmp_path_factory.mktemp("surveillance-web")
-    settings = Settings(
-        database_url=url, data_dir=data_dir, auth_required=True, facility_networks=["127.0.0.0/8"]
-    )
+    with live_web.scratch_platform(database_url, "test_surveillance_web", data_dir) as settings:
 
-    async def seeding() -> str:
-        app = build_app(settings)
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://seed") as client:
-                return (await seed_surveillance(client, settings)).dengue_alert
+        async def seeding(client: httpx.AsyncClient) -> str:
+            return (await seed_surveillance(client, settings)).dengue_alert
 
-    alert = asyncio.run(seeding())
-    access.install(policy=access.OPEN, sink=access.NO_AUDIT)  # build_app installed the platform's
-    port = _free_port()
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(WEB_TESTS), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
-        "SENHEALTH_DATABASE_URL": url,
-        "SENHEALTH_DATA_DIR": str(data_dir),
-        "SENHEALTH_AUTH_REQUIRED": "true",
-        "SENHEALTH_FACILITY_NETWORKS": '["127.0.0.0/8"]',
-    }
-    server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "surveillance_web_support:build_surveillance_app",
-         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-        env=env,
-    )  # fmt: skip
-    deadline = time.monotonic() + 60
-    try:
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/fhir/metadata", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise RuntimeError("the server did not start")
-            time.sleep(0.2)
-        yield Live(f"http://127.0.0.1:{port}", alert)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        with psycopg.connect(database_url, autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+        alert = live_web.seed_platform(settings, seeding)
+        factory = "surveillance_web_support:build_surveillance_app"
+        with live_web.serve(factory, settings, [WEB_TESTS]) as base:
+            yield Live(base, alert)
 
 
 @dataclass
@@ -121,19 +56,15 @@ class Officer:
 @pytest.fixture(scope="module")
 def officer(browser: Browser, live: Live) -> Iterator[Officer]:
     """The CDC officer's desktop browser, signed in from the facility network (password only)."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="vi-VN", base_url=live.url)
-    page = context.new_page()
-    console: list[str] = []
-    requests: list[str] = []
-    page.on("console", lambda m: console.append(m.text))
-    page.on("request", lambda r: requests.append(r.url))
-    page.goto("/app/login?next=/app/surveillance")
-    page.fill("#username", LAN)
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/app/surveillance")
-    yield Officer(page, console, requests)
-    context.close()
+    with live_web.browser_page(browser, live.url, 1280, 900) as page:
+        console: list[str] = []
+        requests: list[str] = []
+        page.on("console", lambda m: console.append(m.text))
+        page.on("request", lambda r: requests.append(r.url))
+        live_web.sign_in(
+            page, LAN, PASSWORD, path="/app/login?next=/app/surveillance", landing="**/app/surveillance"
+        )
+        yield Officer(page, console, requests)
 
 
 def test_the_map_shows_the_commune_with_the_signal(officer: Officer, live: Live) -> None:

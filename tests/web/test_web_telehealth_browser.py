@@ -13,38 +13,27 @@ the pages the platform does not route yet. Playwright for Python: https://playwr
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import os
-import socket
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import psycopg
+import live_web_support as live_web
 import pytest
 from playwright.sync_api import Browser, Page, expect
-from psycopg import sql
-from psycopg.conninfo import make_conninfo
 from telehealth_web_support import HOSPITAL, PASSWORD, STATION, TestPki, make_test_pki, seed
 
 from senhealth.core.config import Settings
-from senhealth.core.migrate import migrate
 
-CHROMIUM = "/usr/bin/chromium"
 WEB_TESTS = Path(__file__).resolve().parent
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
 )
-pytestmark = [
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's Chromium is not installed"),
-    pytest.mark.xdist_group("browser"),
-]
+pytestmark = live_web.BROWSER_MARKS
 
 
 @dataclass
@@ -54,80 +43,23 @@ class Live:
     pki: TestPki
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def live(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    from senhealth.app import build_app
-    from senhealth.fhir import access
-
-    schema = f"test_tele_web_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(database_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-    url = make_conninfo(database_url, options=f"-c search_path={schema}")
-    server: subprocess.Popen[bytes] | None = None
     data_dir = tmp_path_factory.mktemp("tele-web")
-    settings = Settings(
-        database_url=url, data_dir=data_dir, auth_required=True, facility_networks=["127.0.0.0/8"]
-    )
-    pki = make_test_pki(data_dir, settings)
-    try:
-        migrate(url)
+    with (
+        live_web.scratch_platform(database_url, "test_tele_web", data_dir) as settings,
+        closing(make_test_pki(data_dir, settings)) as pki,
+    ):
         pki.issue_user("bs.binh", "BS. Trần Thị Bình", organization=HOSPITAL)
         pki.issue_user("bs.an", "BS. Phạm Văn An", organization=STATION)
-
-        async def seeding() -> None:
-            app = build_app(settings)
-            async with app.router.lifespan_context(app):
-                transport = httpx.ASGITransport(app=app)
-                async with httpx.AsyncClient(transport=transport, base_url="http://seed") as client:
-                    await seed(client, settings)
-
-        asyncio.run(seeding())
+        live_web.seed_platform(settings, lambda client: seed(client, settings))
         from senhealth.emr.signatures import install_otp_sender, remove_immutability_guard
 
         remove_immutability_guard()
         install_otp_sender(None)
-        access.install(policy=access.OPEN, sink=access.NO_AUDIT)  # build_app installed the platform's
-        port = _free_port()
-        env = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join([str(WEB_TESTS), os.environ.get("PYTHONPATH", "")]).rstrip(
-                os.pathsep
-            ),
-            "SENHEALTH_DATABASE_URL": url,
-            "SENHEALTH_DATA_DIR": str(data_dir),
-            "SENHEALTH_AUTH_REQUIRED": "true",
-            "SENHEALTH_FACILITY_NETWORKS": '["127.0.0.0/8"]',
-        }
-        server = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--factory", "telehealth_web_support:build_telehealth_app",
-             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-            env=env,
-        )  # fmt: skip
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/fhir/metadata", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise RuntimeError("the server did not start")
-            time.sleep(0.2)
-        yield Live(f"http://127.0.0.1:{port}", settings, pki)
-    finally:
-        if server is not None:
-            server.terminate()
-            server.wait(timeout=30)
-        pki.close()
-        with psycopg.connect(database_url, autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+        factory = "telehealth_web_support:build_telehealth_app"
+        with live_web.serve(factory, settings, [WEB_TESTS], timeout_s=90) as base:
+            yield Live(base, settings, pki)
 
 
 @pytest.fixture(scope="module")
@@ -138,7 +70,7 @@ def browser(live: Live) -> Iterator[Browser]:
 
     with sync_playwright() as p:
         chromium = p.chromium.launch(
-            executable_path=CHROMIUM,
+            executable_path=live_web.CHROMIUM,
             args=["--no-sandbox", "--disable-gpu", "--use-fake-ui-for-media-stream",
                   "--use-fake-device-for-media-stream", "--autoplay-policy=no-user-gesture-required"],
         )  # fmt: skip
@@ -156,11 +88,10 @@ def _page(browser: Browser, live: Live, username: str) -> Page:
         permissions=["camera", "microphone"],
     )
     page = context.new_page()
-    page.goto("/portal/login" if username == "nt.hoa" else "/app/login")
-    page.fill("#username", username)
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/portal" if username == "nt.hoa" else "**/app/patients")
+    if username == "nt.hoa":
+        live_web.sign_in(page, username, PASSWORD, path="/portal/login", landing="**/portal")
+    else:
+        live_web.sign_in(page, username, PASSWORD)
     return page
 
 

@@ -9,7 +9,16 @@ from __future__ import annotations
 
 from senhealth.surveillance.detectors.base import Detection, MethodSpec, Params, monitored_range
 
-__all__ = ["METHODS", "Detection", "MethodSpec", "Params", "load_methods", "method", "monitored_range", "register"]
+__all__ = [
+    "METHODS",
+    "Detection",
+    "MethodSpec",
+    "Params",
+    "load_methods",
+    "method",
+    "monitored_range",
+    "register",
+]
 
 METHODS: dict[str, MethodSpec] = {}
 """Every detector by its command-line name."""

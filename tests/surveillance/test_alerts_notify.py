@@ -11,7 +11,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from alerts_support import NOW, Receiver, SmtpServer, dengue, practitioner, run
+from alerts_support import NOW, SmtpServer, dengue, practitioner, run
+from loopback_support import Receiver
 
 import senhealth.surveillance.alerts.tasks  # noqa: F401  (registers the tasks in this process)
 from senhealth.core.migrate import migrate

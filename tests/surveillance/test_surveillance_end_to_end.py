@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 import uvicorn
-from alerts_support import free_port
+from loopback_support import free_port
 from surveillance_support import condition, patient
 
 import senhealth.surveillance.tasks  # noqa: F401  (registers the tasks in this process)

@@ -9,7 +9,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from checkup_record_support import NOW, Receiver, condition, encounter, organization, patient, run
+from checkup_record_support import NOW, condition, encounter, organization, patient, run
+from loopback_support import Receiver
 
 import senhealth.checkup.tasks  # noqa: F401  (registers the tasks in this process)
 from senhealth.checkup.registries import (
@@ -77,7 +78,7 @@ async def overdue_station(store: FhirStore) -> tuple[str, str]:
 
 def test_overdue_reminder_is_delivered_after_a_failed_attempt(url: str) -> None:
     async def body(store: FhirStore) -> None:
-        receiver = Receiver(answers=[500])
+        receiver = Receiver(path="/sms", answers=[500])
         await receiver.start()
         try:
             configure(
@@ -114,7 +115,7 @@ def test_overdue_reminder_is_delivered_after_a_failed_attempt(url: str) -> None:
 
 def test_the_reminder_fails_for_good_after_the_last_attempt(url: str) -> None:
     async def body(store: FhirStore) -> None:
-        receiver = Receiver(answers=[503, 500, 200])
+        receiver = Receiver(path="/sms", answers=[503, 500, 200])
         await receiver.start()
         try:
             configure(reminder_webhook_url=receiver.url, reminder_backoff_s=0.1, reminder_attempts=2)
@@ -148,7 +149,7 @@ def test_no_gateway_configured_fails_the_job_without_retries(url: str) -> None:
 
 def test_the_webhook_sender_reports_an_unreachable_gateway() -> None:
     async def main() -> None:
-        receiver = Receiver()
+        receiver = Receiver(path="/sms")
         await receiver.start()
         sender = WebhookReminderSender(receiver.url, timeout_s=5)
         await sender.send("0900000000", "Xin chào")

@@ -92,3 +92,56 @@ def test_saved_checkup_gives_risk_registry_worklist_and_coverage(settings: Setti
         assert await _encounters(c, settings) == 1
 
     run_station(settings, scenario)
+
+
+def _lab(code: str, value: float, unit: str, day: str, performer: str) -> dict[str, object]:
+    return {
+        "resourceType": "Observation",
+        "status": "final",
+        "category": [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                        "code": "laboratory",
+                    }
+                ]
+            }
+        ],
+        "code": {"coding": [{"system": "http://loinc.org", "code": code}]},
+        "subject": {"reference": f"Patient/{MINH}"},
+        "effectiveDateTime": day,
+        "performer": [{"display": performer}],
+        "valueQuantity": {"value": value, "unit": unit, "system": "http://unitsofmeasure.org", "code": unit},
+    }
+
+
+def test_new_form_is_filled_from_recent_hospital_results(settings: Settings) -> None:
+    """Results of the last 12 months in the form's unit fill the new form and are listed with their source;
+    an older result, or one in another unit, is left for the worker to enter."""
+    import datetime as dt
+
+    today = dt.date.today()
+    recent = (today - dt.timedelta(days=20)).isoformat()
+    old = (today - dt.timedelta(days=400)).isoformat()
+
+    async def scenario(c: httpx.AsyncClient) -> None:
+        auth = {"Authorization": f"Bearer {system_token(settings)}"}
+        for lab in (
+            _lab("2093-3", 6.4, "mmol/L", recent, "Bệnh viện đa khoa tỉnh"),
+            _lab("2093-3", 4.1, "mmol/L", old, "Bệnh viện đa khoa tỉnh"),  # older than 12 months
+            _lab("1558-6", 110.0, "mg/dL", recent, "Phòng khám tư"),  # another unit than the form's mmol/L
+        ):
+            r = await c.post("/fhir/Observation", json=lab, headers=auth)
+            assert r.status_code == 201, r.text[:300]
+        page = await c.get(FORM)
+        assert page.status_code == 200, page.text[:500]
+        assert re.search(r'id="q-cholesterol" name="q:cholesterol" value="6.4"', page.text), text_of(
+            page.text
+        )[:600]
+        assert 'id="imported-results"' in page.text and "Bệnh viện đa khoa tỉnh" in page.text
+        assert 'data-item="cholesterol"' in page.text
+        glucose = re.search(r'name="q:([a-z-]*glucose[a-z-]*)" value="([^"]*)"', page.text)
+        assert glucose is not None and glucose.group(2) == ""  # mg/dL is not the form's unit: not filled
+
+    run_station(settings, scenario)

@@ -213,6 +213,90 @@ async def _questionnaire(client: FhirClient, age: int, sex: str) -> dict[str, An
     return stored[0] if stored else packaged
 
 
+_LOINC = "http://loinc.org"
+_RESULTS_WITHIN_DAYS: Final = 365
+
+
+def _loinc_items(questionnaire: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """LOINC code → (linkId, UCUM unit) of the form's number items."""
+    out: dict[str, tuple[str, str]] = {}
+    stack = list(questionnaire.get("item") or [])
+    while stack:
+        item = stack.pop()
+        stack.extend(item.get("item") or [])
+        if item.get("type") not in ("decimal", "integer"):
+            continue
+        unit = next(
+            (
+                str((e.get("valueCoding") or {}).get("code") or "")
+                for e in item.get("extension") or []
+                if str(e.get("url", "")).endswith("questionnaire-unit")
+            ),
+            "",
+        )
+        for coding in item.get("code") or []:
+            if coding.get("system") == _LOINC and coding.get("code"):
+                out[str(coding["code"])] = (str(item["linkId"]), unit)
+    return out
+
+
+async def _results_to_import(
+    client: FhirClient, patient_id: str, questionnaire: dict[str, Any], today: dt.date
+) -> tuple[dict[str, str], list[dict[str, str]]]:
+    """Laboratory results of the last 12 months (e.g. from the hospital) for the form's number items: the
+    values to pre-fill (linkId → value) and, for the page, where each came from. A result in another unit
+    than the item's is left for the worker to enter."""
+    wanted = _loinc_items(questionnaire)
+    if not wanted:
+        return {}, []
+    since = (today - dt.timedelta(days=_RESULTS_WITHIN_DAYS)).isoformat()
+    try:
+        found = await client.search_all(
+            "Observation",
+            [
+                ("patient", patient_id),
+                ("category", "laboratory"),
+                ("code", ",".join(f"{_LOINC}|{code}" for code in sorted(wanted))),
+                ("date", f"ge{since}"),
+                ("status", "final,amended,corrected"),
+                ("_sort", "-date"),
+                ("_count", 100),
+            ],
+            pages=2,
+        )
+    except FhirError:
+        return {}, []
+    values: dict[str, str] = {}
+    sources: list[dict[str, str]] = []
+    for obs in found:  # newest first: the first result of each code wins
+        quantity = obs.get("valueQuantity") or {}
+        codes = [
+            str(c.get("code"))
+            for c in (obs.get("code") or {}).get("coding") or []
+            if c.get("system") == _LOINC
+        ]
+        for code in codes:
+            if code not in wanted or wanted[code][0] in values:
+                continue
+            link_id, unit = wanted[code]
+            if not isinstance(quantity.get("value"), int | float) or (unit and quantity.get("code") != unit):
+                continue
+            values[link_id] = f"{quantity['value']:g}"
+            performer = next(
+                (str(p.get("display")) for p in obs.get("performer") or [] if p.get("display")), ""
+            )
+            sources.append(
+                {
+                    "link_id": link_id,
+                    "value": values[link_id],
+                    "unit": unit,
+                    "date": str(obs.get("effectiveDateTime") or obs.get("issued") or "")[:10],
+                    "performer": performer,
+                }
+            )
+    return values, sources
+
+
 async def _form_context(
     request: Request, found: Session, patient_id: str, values: dict[str, str] | None = None
 ) -> dict[str, Any]:
@@ -231,6 +315,9 @@ async def _form_context(
             latest = await latest_checkup(client, patient_id)
         except FhirError:
             latest = None
+        imported: list[dict[str, str]] = []
+        if values is None:  # a new form: the recent hospital / laboratory results filled in, shown as such
+            values, imported = await _results_to_import(client, patient_id, questionnaire, today)
     lang = lang_of(request)
     title = questionnaire.get("title", "")
     if lang != "vi":
@@ -252,6 +339,7 @@ async def _form_context(
         "questionnaire": questionnaire,
         "form_title": title,
         "sections": form_sections(questionnaire, lang=lang, age=age, values=values),
+        "imported": imported,
         "base": str(base_of(patient, latest)),
         "submission": new_submission(),
         "error": None,

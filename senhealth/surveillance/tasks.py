@@ -22,10 +22,12 @@ module through ``senhealth.jobs.registry.TASK_MODULES``.
 
 from __future__ import annotations
 
+import contextlib
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from senhealth.core.db import get_pool, transaction
-from senhealth.core.queue import JobContext, PermanentFailure, schedule, task
+from senhealth.core.queue import AlreadyQueued, JobContext, PermanentFailure, enqueue, schedule, task
 from senhealth.fhir.access import Principal
 from senhealth.fhir.store import FhirStore
 from senhealth.surveillance.cases.config import get_config
@@ -33,6 +35,7 @@ from senhealth.surveillance.cases.detect import detect_for_patient
 from senhealth.surveillance.cases.hook import DETECT_TASK
 from senhealth.surveillance.detection import RUN_TASK, detection_run
 from senhealth.surveillance.detection import get_config as detection_config
+from senhealth.surveillance.detection.trigger import RUN_LOCK
 from senhealth.surveillance.series.counts import rebuild
 from senhealth.surveillance.series.population import count_from_patient_index
 
@@ -91,6 +94,7 @@ async def detection_run_job(
     principal = (
         Principal(kind="system", subject=requested_by, roles=frozenset({"system"})) if requested_by else None
     )
+    before = await _recent_series()
     try:
         report = await detection_run(
             FhirStore(get_pool()),
@@ -102,7 +106,25 @@ async def detection_run_job(
         )
     except ValueError as e:  # a bad range or configuration: retrying would not help
         raise PermanentFailure(str(e)) from None
+    if trigger == "series" and await _recent_series() != before:
+        # A case report committed while this run read the series may have found this job still waiting (and
+        # queued nothing, under the queueing lock): one more run reads it.
+        due = datetime.now(UTC) + timedelta(seconds=detection_config().debounce_s)
+        async with transaction() as conn:
+            with contextlib.suppress(AlreadyQueued):
+                await enqueue(RUN_TASK, {"trigger": "series"}, conn=conn, run_at=due, dedupe_key=RUN_LOCK)
     return {**report.as_json(), "trigger": trigger}
+
+
+async def _recent_series() -> tuple[int, ...]:
+    """A fingerprint of the weekly counts of the last 12 weeks: it changes when a case report moves them."""
+    async with get_pool().connection() as conn:
+        cur = await conn.execute(
+            "SELECT count(*), coalesce(sum(cases), 0), coalesce(sum(confirmed), 0), coalesce(sum(deaths), 0) "
+            "FROM surveillance_count_week WHERE week_start >= current_date - 84"
+        )
+        row = await cur.fetchone()
+    return tuple(int(v) for v in row) if row else ()
 
 
 schedule(RUN_TASK, cron=detection_config().cron, schedule_id=RUN_SCHEDULE_ID)

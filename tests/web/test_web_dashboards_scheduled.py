@@ -187,7 +187,9 @@ def test_the_worker_stores_mails_and_lists_the_months_pdf(demo: DashboardProvinc
                 again = await scheduled_reports.produce(
                     store, p.year, p.month, PROVINCE, schema=p.schema, email=False
                 )
-                assert again["document"] == f"DocumentReference/{doc_id}" and again["version"] == 2
+                # the same document again: a new version, or none when the PDF came out byte for byte the same (an
+                # update that changes nothing writes nothing: both runs in the same second)
+                assert again["document"] == f"DocumentReference/{doc_id}" and again["version"] in (1, 2)
                 assert again["created"] is False
 
                 # the page lists it; the download is the stored PDF

@@ -52,3 +52,18 @@ def r_number(text: str) -> float | None:
     if text in ("Inf", "-Inf"):
         return float(text.replace("Inf", "inf"))
     return float(text)
+
+
+def series_and_results(
+    name: str,
+) -> tuple[dict[str, list[float]], dict[tuple[str, str], list[dict[str, str]]]]:
+    """Reference ``name`` split into its input series (rows of variant ``input``: series → counts) and R's
+    results (series, variant) → rows, in the order R wrote them."""
+    series: dict[str, list[float]] = {}
+    results: dict[tuple[str, str], list[dict[str, str]]] = {}
+    for row in reference(name):
+        if row["variant"] == "input":
+            series.setdefault(row["series"], []).append(float(row["observed"]))
+        else:
+            results.setdefault((row["series"], row["variant"]), []).append(row)
+    return series, results

@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 import pytest
-from r_reference_support import r_number, reference
+from r_reference_support import r_number, series_and_results
 
 from senhealth.surveillance.detectors import Detection, Params, method
 from senhealth.surveillance.detectors.bayes import PRESETS, bayes
 
-
-def _load() -> tuple[dict[str, list[float]], dict[tuple[str, str], list[dict[str, str]]]]:
-    series: dict[str, list[float]] = defaultdict(list)
-    results: dict[tuple[str, str], list[dict[str, str]]] = defaultdict(list)
-    for row in reference("bayes"):
-        if row["variant"] == "input":
-            series[row["series"]].append(float(row["observed"]))
-        else:
-            results[(row["series"], row["variant"])].append(row)
-    return dict(series), dict(results)
-
-
-SERIES, RESULTS = _load()
+SERIES, RESULTS = series_and_results("bayes")
 
 
 def _run(counts: list[float], variant: str) -> list[Detection]:
